@@ -1,0 +1,31 @@
+"""Pure-tensor estimators: kernels, matrix-based Renyi entropy and MI, Layer-by-Layer metrics.
+
+Nothing here knows about models; every function takes tensors (CPU or CUDA) or numpy arrays.
+"""
+
+from .entropy import (
+    InformationEstimate,
+    entropy_from_spectrum,
+    estimate_information,
+    information_from_grams,
+    joint_entropy,
+    matrix_entropy,
+    mutual_information,
+    mutual_information_null,
+)
+from .kernels import KERNELS, gram_matrix, l2_normalize, median_bandwidth
+
+__all__ = [
+    "KERNELS",
+    "InformationEstimate",
+    "entropy_from_spectrum",
+    "estimate_information",
+    "gram_matrix",
+    "information_from_grams",
+    "joint_entropy",
+    "l2_normalize",
+    "matrix_entropy",
+    "median_bandwidth",
+    "mutual_information",
+    "mutual_information_null",
+]
