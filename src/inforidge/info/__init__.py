@@ -14,6 +14,16 @@ from .entropy import (
     mutual_information_null,
 )
 from .kernels import KERNELS, gram_matrix, l2_normalize, median_bandwidth
+from .layer_metrics import (
+    PromptEntropy,
+    curvature,
+    dataset_entropy,
+    dime,
+    effective_rank,
+    infonce,
+    lidar,
+    prompt_entropy,
+)
 
 __all__ = [
     "KERNELS",
@@ -28,4 +38,12 @@ __all__ = [
     "median_bandwidth",
     "mutual_information",
     "mutual_information_null",
+    "PromptEntropy",
+    "curvature",
+    "dataset_entropy",
+    "dime",
+    "effective_rank",
+    "infonce",
+    "lidar",
+    "prompt_entropy",
 ]

@@ -118,6 +118,8 @@ class InformationEstimate:
 
 def permutations(n: int, n_permutations: int, seed: int, device=None) -> Tensor:
     """(P, n) seeded random permutations of range(n); the same seed gives the same rows."""
+    if n_permutations == 0:  # torch.stack([]) raises; mutual_information asks for none
+        return torch.empty(0, n, dtype=torch.long, device=device)
     g = torch.Generator().manual_seed(int(seed))
     perms = torch.stack([torch.randperm(n, generator=g) for _ in range(n_permutations)])
     return perms.reshape(n_permutations, n).to(device)

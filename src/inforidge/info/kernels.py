@@ -42,7 +42,11 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     n = x.shape[-2]
     d = squared_distances(x).sqrt()
     iu = torch.triu_indices(n, n, offset=1, device=d.device)
-    return d[..., iu[0], iu[1]].median(dim=-1).values.clamp_min(1e-12)
+    # The usual median (mean of the two middle values for an even pair count, as numpy's);
+    # torch.median would return the lower of the two.
+    v = d[..., iu[0], iu[1]].sort(dim=-1).values
+    m = v.shape[-1]
+    return (0.5 * (v[..., (m - 1) // 2] + v[..., m // 2])).clamp_min(1e-12)
 
 
 def gram_matrix(

@@ -1,0 +1,77 @@
+"""Command line: ``inforidge demo | run | config | env``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="InfoRidge: how task information flows through the layers of a transformer LM.")
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config field: section.field=value (repeatable).")]
+
+
+def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> None:
+    from .config import load_config
+    from .run import run
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(config_path, overrides or [])
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    out = run(config, progress=not quiet)
+    s = out.summary
+    typer.echo(f"\nreport:  {out.report_path}")
+    typer.echo(f"table:   {out.run_dir / 'results.parquet'}")
+    for key, r in s["ridges"].items():
+        typer.echo(f"{key:9s} peak layer raw {r['raw_peak_layer']:>2}, null-corrected {r['corrected_peak_layer']:>2}; "
+                   f"ridge raw={'yes' if r['raw_ridge'] else 'no'}, corrected={'yes' if r['corrected_ridge'] else 'no'}")
+    typer.echo(f"ridge layer (ID, post view, null-corrected arg-max): {s['ridge_layer']}  "
+               f"[{s['wall_seconds']} s]")
+
+
+def demo_config_path() -> Path:
+    return Path(str(resources.files("inforidge") / "configs" / "demo.yaml"))
+
+
+@app.command()
+def demo(overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """Train the default GPT-2 on the synthetic task with tracking; write table, figures, report."""
+    _run(demo_config_path(), overrides, quiet)
+
+
+@app.command("run")
+def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge config`)."),
+            overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """Run (or resume) the job a YAML config describes."""
+    _run(config, overrides, quiet)
+
+
+@app.command("config")
+def config_cmd(show_defaults: bool = typer.Option(False, "--yaml", help="Print the demo config as YAML instead.")) -> None:
+    """List every config field with its default and meaning."""
+    from .config import describe_fields
+
+    if show_defaults:
+        typer.echo(demo_config_path().read_text())
+        return
+    for key, default, doc in describe_fields():
+        typer.echo(f"{key:36s} {default:14s} {doc}")
+
+
+@app.command()
+def env() -> None:
+    """Print versions and hardware facts (paste them into bug reports)."""
+    from .envinfo import environment
+
+    typer.echo(json.dumps(environment(), indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,196 @@
+"""Run configuration: nested dataclasses, loadable from YAML, overridable as ``section.field=value``.
+
+Every field is documented by the string literal under it; ``inforidge config`` prints them.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .measure import MeasureSettings
+
+
+@dataclass
+class TaskConfig:
+    name: str = "arithmetic"
+    """Task: 'arithmetic' (built-in synthetic task; more tasks come with later releases)."""
+    train_modulus: int = 13
+    """arithmetic: modulus p of the training / in-distribution data."""
+    ood_moduli: list[int] = field(default_factory=lambda: [m for m in range(5, 21) if m != 13])
+    """arithmetic: moduli of the out-of-distribution test split (must exclude train_modulus)."""
+    n_train: int = 10_000
+    """Training samples."""
+    n_validation: int = 2_000
+    """Validation samples (in distribution; used for eval loss and early stopping)."""
+    n_test: int = 2_000
+    """Test samples per split (in distribution and out of distribution)."""
+    seed: int = 0
+    """Seed of the data generator."""
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str | None = None
+    """A local folder or hub name of a causal LM to fine-tune; empty = train the default GPT-2 from scratch."""
+    n_layer: int = 12
+    """Default GPT-2: number of blocks L (the paper's 12)."""
+    n_embd: int = 64
+    """Default GPT-2: width."""
+    n_head: int = 4
+    """Default GPT-2: attention heads."""
+    seed: int = 0
+    """Seed of the default model's initialisation."""
+    block_path: str | None = None
+    """Override: attribute path of the block list (e.g. 'model.layers')."""
+    final_norm_path: str | None = None
+    """Override: attribute path of the final norm (e.g. 'model.norm')."""
+
+
+@dataclass
+class TrainingConfig:
+    epochs: float = 3.0
+    """Training epochs."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: use epochs)."""
+    batch_size: int = 64
+    """Per-device training batch size."""
+    learning_rate: float = 2e-3
+    """Peak AdamW learning rate."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (the paper's 0.01)."""
+    warmup_ratio: float = 0.05
+    """Fraction of steps of linear warm-up before the linear decay."""
+    early_stopping_patience: int | None = None
+    """Stop after this many evaluations without a better validation loss (empty: off)."""
+    eval_steps: int | None = None
+    """Evaluate validation loss every this many steps (empty: once per epoch)."""
+    save_steps: int = 100
+    """Save a Trainer checkpoint every this many steps (resume restarts from the last)."""
+    threads: int = 1
+    """torch threads; 1 is fastest for small models on a busy 2-core CPU (measured)."""
+    seed: int = 0
+    """Trainer seed (data order, initialisation of new heads)."""
+    report_to: str = "none"
+    """Trackers for the Trainer's logs: none, tensorboard, wandb, ... (comma-separated)."""
+
+
+@dataclass
+class TrackingConfig:
+    n_measurements: int = 8
+    """Log-spaced training steps to measure at (including step 0 and the last)."""
+    steps: list[int] | None = None
+    """Explicit steps to measure at (overrides n_measurements)."""
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    """Estimator settings."""
+
+
+@dataclass
+class RunConfig:
+    name: str = "demo"
+    """Run name: outputs go to <output_dir>/<name>/."""
+    output_dir: str = "runs"
+    """Parent folder of runs."""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _is_dataclass_type(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def from_dict(cls, data: dict | None, where: str = ""):
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys by name."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+                         f"valid keys under {where or 'top level'}: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        kwargs[name] = from_dict(tp, value, f"{where}{name}.") if _is_dataclass_type(tp) else value
+    return cls(**kwargs)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a nested dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.field=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or the defaults when path is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"config file {p} does not exist")
+        data = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{p} must hold a YAML mapping of sections (task, model, training, tracking)")
+    return from_dict(RunConfig, apply_overrides(data, overrides or []))
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+@cache
+def field_docs(cls) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls`` (read from its source)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def describe_fields(cls=RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, help) for every leaf field, for ``inforidge config``."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    default = cls()
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if _is_dataclass_type(tp):
+            out += describe_fields(tp, f"{prefix}{f.name}.")
+        else:
+            out.append((prefix + f.name, repr(getattr(default, f.name)), docs.get(f.name, "")))
+    return out
+
+
+__all__ = ["RunConfig", "load_config", "save_config", "describe_fields"]

@@ -1,0 +1,109 @@
+"""Figures from the tidy table. Every function takes the table and returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SPLIT_LABEL = {"id": "in-distribution", "ood": "out-of-distribution", "all": "all"}
+
+
+def _sel(df, metric, split=None, view="post"):
+    s = df[(df["metric"] == metric) & (df["final_norm"] == view)]
+    return s if split is None else s[s["split"] == split]
+
+
+def _units(df) -> str:
+    base = float(df["base"].dropna().iloc[0]) if "base" in df and df["base"].notna().any() else 2.0
+    return "bits" if base == 2 else "nats" if abs(base - np.e) < 1e-9 else f"log{base:g}"
+
+
+def information_heatmap(df: pd.DataFrame, metric: str = "predictive_information", view: str = "post"):
+    """Layer x step heatmap for each split (paper Fig. 2); one panel per split."""
+    splits = [s for s in ("id", "ood") if s in set(_sel(df, metric, view=view)["split"])]
+    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=False):
+        w = _sel(df, metric, split, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
+        im = ax.imshow(w.values, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_xticks(range(w.shape[1]), [str(c) for c in w.columns], rotation=45, fontsize=7)
+        ax.set_yticks(range(w.shape[0]), [str(i) for i in w.index], fontsize=7)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{metric} ({SPLIT_LABEL[split]})", fontsize=9)
+        fig.colorbar(im, ax=ax, label=_units(df))
+    fig.suptitle(f"final-norm view: {view}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view: str = "post",
+                 steps: list[int] | None = None, with_null: bool = True):
+    """Curves by layer at chosen steps: mean +- std over seeds, the permutation null as a band."""
+    data = _sel(df, metric, view=view)
+    splits = [s for s in ("id", "ood") if s in set(data["split"])]
+    all_steps = sorted(data["step"].unique())
+    steps = steps or sorted({all_steps[0], all_steps[len(all_steps) // 2], all_steps[-1]})
+    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False, sharey=True)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
+    for ax, split in zip(axes[0], splits, strict=False):
+        for c, step in zip(colors, steps, strict=True):
+            g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
+            m, s = g.mean(), g.std().fillna(0)
+            ax.plot(m.index, m.values, "-o", ms=3, color=c, label=f"step {step}")
+            ax.fill_between(m.index, m - s, m + s, color=c, alpha=0.2)
+            if with_null:
+                n = _sel(df, f"{metric}_null", split, view)
+                n = n[n["step"] == step].groupby("layer")["value"]
+                if len(n):
+                    nm, ns = n.mean(), n.std().fillna(0)
+                    ax.plot(nm.index, nm.values, "--", color=c, lw=1)
+                    ax.fill_between(nm.index, nm - ns, nm + ns, color=c, alpha=0.08, hatch="//")
+        ax.set_title(f"{metric} ({SPLIT_LABEL[split]}); dashed = permutation null", fontsize=9)
+        ax.set_xlabel("layer")
+        ax.set_ylabel(_units(df))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "post"):
+    """Early-exit accuracy by layer for all / ID / OOD at one step (the last by default)."""
+    data = _sel(df, "early_exit_accuracy", view=view)
+    step = int(data["step"].max()) if step is None else step
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for split in ("all", "id", "ood"):
+        g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
+        if len(g):
+            m, s = g.mean(), g.std().fillna(0)
+            ax.errorbar(m.index, m.values, yerr=s.values, marker="o", ms=3, capsize=2, label=SPLIT_LABEL[split])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"early-exit accuracy (final norm + LM head), step {step}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save_figures(df: pd.DataFrame, folder: Path, view: str = "post") -> dict[str, Path]:
+    """Draw the standard figures as PNG into ``folder``; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    figs = {
+        "information_heatmap": information_heatmap(df, view=view),
+        "information_corrected_heatmap": information_heatmap(df, "predictive_information_corrected", view),
+        "information_curves": layer_curves(df, view=view),
+        "incremental_gain": layer_curves(df, "incremental_gain", view=view),
+        "early_exit_accuracy": early_exit_accuracy(df, view=view),
+    }
+    paths = {}
+    for name, fig in figs.items():
+        paths[name] = folder / f"{name}.png"
+        fig.savefig(paths[name], dpi=110)
+        plt.close(fig)
+    return paths

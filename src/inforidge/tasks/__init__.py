@@ -1,0 +1,6 @@
+"""Task data: prompts with single-token targets, split into in- and out-of-distribution."""
+
+from .base import TaskData, make_record
+from .synthetic import ArithmeticSpec, build_arithmetic_task
+
+__all__ = ["ArithmeticSpec", "TaskData", "build_arithmetic_task", "make_record"]
