@@ -114,3 +114,13 @@ def test_cli_reports_bad_overrides(tmp_path):
 def test_env_command():
     res = CliRunner().invoke(app, ["env"])
     assert res.exit_code == 0 and '"torch"' in res.output and '"transformers"' in res.output
+
+
+def test_early_stopping_run_measures_its_last_step(tmp_path):
+    cfg = load_config(None, tiny_overrides(
+        tmp_path, "early", **{"training.early_stopping_patience": 1, "training.eval_steps": 2,
+                              "training.learning_rate": 0.0, "training.max_steps": 40, "tracking.steps": "[0]"}))
+    out = run(cfg, progress=False)
+    steps = sorted(out.table.steps())
+    assert steps[0] == 0 and 0 < steps[-1] < 40, "a constant eval loss must stop the run early"
+    assert (out.run_dir / "model" / "config.json").exists()

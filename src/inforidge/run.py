@@ -115,6 +115,7 @@ def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> Trai
         per_device_eval_batch_size=max(tr.batch_size, 64),
         learning_rate=tr.learning_rate,
         weight_decay=tr.weight_decay,
+        adam_beta2=tr.adam_beta2,
         warmup_steps=tr.warmup_ratio,
         lr_scheduler_type="linear",
         eval_strategy=eval_strategy,

@@ -7,6 +7,7 @@ and numpy arrays. Entropies are returned in units of ``log(base)`` (bits for bas
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -16,21 +17,62 @@ from ._validate import as_tensor, check_alpha, check_base, check_gram, check_sam
 from .kernels import gram_matrix
 
 _EIG_DTYPE = torch.float64
+_EPS64 = torch.finfo(torch.float64).eps
 
 
-def _trace_normalize(k: Tensor) -> Tensor:
+def _trace(k: Tensor) -> Tensor:
     tr = k.diagonal(dim1=-2, dim2=-1).sum(-1)
     if bool((tr <= 0).any()):
         raise ValueError(
             "a Gram matrix has trace <= 0, so it cannot be normalised to unit trace; "
             "all-zero samples with the linear kernel do this (use the Gaussian kernel)"
         )
-    return k / tr[..., None, None]
+    return tr
+
+
+def _eigvalsh_cpu_parallel(flat: Tensor, workers: int) -> Tensor:
+    """eigvalsh of (M, N, N) with one single-threaded LAPACK call per worker at a time.
+
+    The tridiagonal reduction inside eigvalsh scales poorly over threads; running
+    independent matrices side by side uses the cores better. Restores torch's thread count.
+    """
+    out = torch.empty(flat.shape[:-1], dtype=flat.dtype)
+    groups = torch.arange(flat.shape[0]).chunk(workers)
+
+    def work(idx: Tensor) -> None:
+        out[idx] = torch.linalg.eigvalsh(flat[idx])
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(len(groups)) as pool:
+            list(pool.map(work, groups))
+    finally:
+        torch.set_num_threads(prev)
+    return out
+
+
+def eigvalsh(k: Tensor) -> Tensor:
+    """Eigenvalues (ascending) of symmetric matrices (..., N, N), in float64.
+
+    On the CPU, a batch is spread over torch's intra-op threads one matrix per thread.
+    """
+    k = k.to(_EIG_DTYPE)
+    threads = torch.get_num_threads()
+    if k.device.type != "cpu" or threads < 2 or k.ndim < 3 or k[..., 0, 0].numel() < 2:
+        return torch.linalg.eigvalsh(k)
+    flat = k.reshape(-1, *k.shape[-2:])
+    return _eigvalsh_cpu_parallel(flat, min(threads, flat.shape[0])).reshape(k.shape[:-1])
 
 
 def entropy_from_spectrum(lam: Tensor, alpha: float, base: float = 2.0) -> Tensor:
-    """Renyi entropy of order alpha of eigenvalues lam (..., N) that sum to 1 (clipped at 0)."""
-    lam = lam.clamp_min(0.0)
+    """Renyi entropy of order alpha of eigenvalues lam (..., N) that sum to 1.
+
+    Eigenvalues below N * eps * max(lam) are round-off of a zero eigenvalue and are set to
+    0 (for alpha < 1 their powers would otherwise add spurious entropy).
+    """
+    tol = lam.shape[-1] * _EPS64 * lam.amax(-1, keepdim=True).clamp_min(0.0)
+    lam = torch.where(lam > tol, lam, torch.zeros((), dtype=lam.dtype, device=lam.device))
     if alpha == 1.0:
         h = -torch.special.xlogy(lam, lam).sum(-1)
     else:
@@ -38,13 +80,14 @@ def entropy_from_spectrum(lam: Tensor, alpha: float, base: float = 2.0) -> Tenso
     return h / math.log(base)
 
 
-def _entropy_normalized(a: Tensor, alpha: float, base: float) -> Tensor:
-    """Entropy of a unit-trace symmetric PSD matrix a: (..., N, N) -> (...)."""
+def _entropy(k: Tensor, alpha: float, base: float, tr: Tensor | None = None) -> Tensor:
+    """Entropy of K / tr K for PSD matrices k: (..., N, N) -> (...), without copying K / tr K."""
+    tr = _trace(k) if tr is None else tr
     if alpha == 2.0:
-        # sum(lambda^2) = ||A||_F^2: no eigendecomposition needed.
-        return -torch.log(a.square().sum((-2, -1))) / math.log(base)
-    lam = torch.linalg.eigvalsh(a.to(_EIG_DTYPE))
-    return entropy_from_spectrum(lam, alpha, base).to(a.dtype)
+        # sum(lambda^2) = ||K||_F^2 / tr(K)^2: no eigendecomposition needed.
+        return -torch.log(k.square().sum((-2, -1)) / tr.square()) / math.log(base)
+    lam = eigvalsh(k) / tr.to(_EIG_DTYPE)[..., None]
+    return entropy_from_spectrum(lam, alpha, base).to(k.dtype)
 
 
 def matrix_entropy(k, alpha: float = 1.0, base: float = 2.0) -> Tensor:
@@ -63,7 +106,7 @@ def matrix_entropy(k, alpha: float = 1.0, base: float = 2.0) -> Tensor:
     alpha, base = check_alpha(alpha), check_base(base)
     k = as_tensor(k, "k")
     check_gram(k, "k")
-    return _entropy_normalized(_trace_normalize(k), alpha, base)
+    return _entropy(k, alpha, base)
 
 
 def joint_entropy(k1, k2, alpha: float = 1.0, base: float = 2.0) -> Tensor:
@@ -156,20 +199,25 @@ def information_from_grams(
             f"X and Y have different sample counts ({kx.shape[-1]} vs {ky.shape[-1]}); "
             "pass the same N samples in the same order"
         )
+    return _information(kx, ky, alpha, base, n_permutations, seed)
+
+
+def _information(kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutations: int, seed: int) -> InformationEstimate:
+    """information_from_grams on Gram matrices already validated (or built from checked samples)."""
     if n_permutations < 0:
         raise ValueError(f"n_permutations must be >= 0; got {n_permutations}")
     stacked = kx.ndim == 3
     kx3 = kx if stacked else kx.unsqueeze(0)
     ky = ky.to(device=kx3.device, dtype=kx3.dtype)
-    ax, ay = _trace_normalize(kx3), _trace_normalize(ky)
-    hx = _entropy_normalized(ax, alpha, base)
-    hy = _entropy_normalized(ay, alpha, base)
-    # Trace-normalising the Hadamard product of unit-trace matrices is the same as of raw ones.
-    hxy = _entropy_normalized(_trace_normalize(ax * ay), alpha, base)
+    tx, ty = _trace(kx3), _trace(ky)
+    hx = _entropy(kx3, alpha, base, tx)
+    hy = _entropy(ky, alpha, base, ty)
+    dx, dy = kx3.diagonal(dim1=-2, dim2=-1), ky.diagonal()
+    hxy = _entropy(kx3 * ky, alpha, base, (dx * dy).sum(-1))
     null = torch.empty(n_permutations, kx3.shape[0], dtype=hx.dtype, device=hx.device)
     for i, p in enumerate(permutations(ky.shape[-1], n_permutations, seed, ky.device)):
-        ay_p = ay[p][:, p]
-        null[i] = hx + hy - _entropy_normalized(_trace_normalize(ax * ay_p), alpha, base)
+        joint = _entropy(kx3 * ky[p][:, p], alpha, base, (dx * dy[p]).sum(-1))
+        null[i] = hx + hy - joint
     mi = hx + hy - hxy
     est = InformationEstimate(
         mi=mi, null=null, entropy_x=hx, entropy_y=hy, joint=hxy, alpha=alpha, base=base,
@@ -211,10 +259,9 @@ def estimate_information(
     x: (N, D) or a stack of layers (L, N, D); y: (N, E). ``kernel_kw`` goes to
     :func:`gram_matrix` (sigma, gamma, degree, coef0, normalize) for both x and y.
     """
+    alpha, base = check_alpha(alpha), check_base(base)
     kx, ky = _grams(x, y, kernel, kernel_kw)
-    return information_from_grams(
-        kx, ky, alpha=alpha, base=base, n_permutations=n_permutations, seed=seed
-    )
+    return _information(kx, ky, alpha, base, n_permutations, seed)
 
 
 def mutual_information(

@@ -29,6 +29,17 @@ def squared_distances(x: Tensor) -> Tensor:
     return d2
 
 
+def _gaussian_gram(x: Tensor, sigma: Tensor) -> Tensor:
+    """exp(-||xi - xj||^2 / (2 sigma^2)) with one matmul and in-place passes. sigma: () or (...)."""
+    c = (0.5 / sigma.square()).reshape(sigma.shape + (1, 1))
+    sq = (x * x).sum(-1, keepdim=True) * c  # (..., N, 1)
+    k = x @ x.transpose(-1, -2)
+    # exponent = -c * (|xi|^2 + |xj|^2 - 2 xi.xj), clamped at 0 against round-off
+    k.mul_(2.0 * c).sub_(sq + sq.transpose(-1, -2)).clamp_max_(0.0).exp_()  # stays symmetric
+    k.diagonal(dim1=-2, dim2=-1).fill_(1.0)
+    return k
+
+
 def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     """Median pairwise Euclidean distance (off-diagonal) of x: (..., N, D) -> (...,).
 
@@ -88,8 +99,7 @@ def gram_matrix(
             s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
             if bool((s <= 0).any()) or not bool(torch.isfinite(s).all()):
                 raise ValueError(f"sigma must be a positive finite number; got {sigma}")
-        s = s.to(x.dtype).reshape(s.shape + (1, 1))
-        return torch.exp(-squared_distances(x) / (2.0 * s * s))
+        return _gaussian_gram(x, s.to(x.dtype))
     if kernel == "laplacian":
         if gamma <= 0:
             raise ValueError(f"gamma must be > 0 for the Laplacian kernel; got {gamma}")
