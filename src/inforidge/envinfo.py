@@ -28,7 +28,18 @@ def environment() -> dict:
         "torch_threads": torch.get_num_threads(),
         "blas": _blas_summary(torch),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "parallel": _parallel_info(torch),
     }
+
+
+def _parallel_info(torch) -> dict:
+    """Thread settings torch reports (ATen, OpenMP, MKL) as key -> value."""
+    out = {}
+    for line in torch.__config__.parallel_info().splitlines():
+        key, sep, value = line.partition(":")
+        if sep and "thread" in key.lower():
+            out[key.strip()] = value.strip()
+    return out
 
 
 def _blas_summary(torch) -> str:
@@ -36,5 +47,5 @@ def _blas_summary(torch) -> str:
     for key in ("BLAS_INFO", "LAPACK_INFO"):
         for part in cfg.replace(",", "\n").splitlines():
             if key in part:
-                return part.strip()
+                return part.strip().lstrip("- ").split(": ", 1)[-1]
     return "unknown"

@@ -22,7 +22,7 @@ def _fmt(x, nd=3) -> str:
 def _md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in frame.iterrows():
+    for r in frame.itertuples(index=False):  # itertuples keeps ints as ints
         lines.append("| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in r) + " |")
     return "\n".join(lines)
 
@@ -45,6 +45,14 @@ def table1(df: pd.DataFrame, step: int, view: str = "post") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
+    peak, value = int(r[f"{kind}_peak_layer"]), _fmt(r[f"{kind}_peak_value"])
+    if peak == n_layers:
+        return f"{name} is highest at the last layer {n_layers} ({value} bits)"
+    return (f"{name} peaks at layer {peak} of {n_layers} ({value} bits; drop to layer {n_layers}: "
+            f"{_fmt(r[f'{kind}_drop'])} ± {_fmt(r[f'{kind}_drop_std'])} over seeds)")
+
+
 def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[str], dict]:
     """Plain sentences about the final checkpoint and the run, and a machine-readable summary."""
     lines, summary = [], {"final_step": final_step, "ridges": {}}
@@ -56,15 +64,16 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
             "raw_ridge": bool(r["raw_ridge"]), "corrected_ridge": bool(r["corrected_ridge"]),
         }
         where = f"{SPLIT_NAME.get(r['split'], r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} the final norm"
-        raw = (f"raw MI peaks at layer {int(r['raw_peak_layer'])} of {n_layers} "
-               f"({_fmt(r['raw_peak_value'])} bits, drop to layer {n_layers} {_fmt(r['raw_drop'])} ± {_fmt(r['raw_drop_std'])})")
-        corr = (f"null-corrected MI peaks at layer {int(r['corrected_peak_layer'])} "
-                f"({_fmt(r['corrected_peak_value'])} bits, drop {_fmt(r['corrected_drop'])} ± {_fmt(r['corrected_drop_std'])})")
+        raw = _peak_phrase("raw MI", r, "raw", n_layers)
+        corr = _peak_phrase("null-corrected MI", r, "corrected", n_layers)
         if r["corrected_ridge"]:
             msg = f"**Ridge seen** ({where}): {corr}; {raw}."
-        elif r["raw_ridge"]:
+        elif r["raw_ridge"] and int(r["corrected_peak_layer"]) == n_layers:
             msg = (f"**No ridge after null correction** ({where}): {raw}, but the {corr}: the raw peak "
                    "follows the permutation null (representation spread), not information about the target.")
+        elif r["raw_ridge"]:
+            msg = (f"**Ridge not confirmed after null correction** ({where}): {raw}; the {corr}: "
+                   "a drop too small to call a ridge.")
         else:
             msg = f"**No ridge** ({where}): {raw}; {corr}."
         lines.append(msg)

@@ -210,14 +210,31 @@ def _information(kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutatio
     kx3 = kx if stacked else kx.unsqueeze(0)
     ky = ky.to(device=kx3.device, dtype=kx3.dtype)
     tx, ty = _trace(kx3), _trace(ky)
-    hx = _entropy(kx3, alpha, base, tx)
-    hy = _entropy(ky, alpha, base, ty)
     dx, dy = kx3.diagonal(dim1=-2, dim2=-1), ky.diagonal()
-    hxy = _entropy(kx3 * ky, alpha, base, (dx * dy).sum(-1))
+    perms = permutations(ky.shape[-1], n_permutations, seed, ky.device)
+    if alpha == 2.0:
+        # S_2 needs only sums of squares: sum((Kx o Ky)^2) = <Kx^2, Ky^2>, one mat-vec per
+        # permutation on the squared Grams instead of a new (L, N, N) product each time.
+        log_b = math.log(base)
+        kx_sq = kx3.square().reshape(kx3.shape[0], -1)
+        ky_sq = ky.square()
+        hx = -torch.log(kx_sq.sum(-1) / tx.square()) / log_b
+        hy = -torch.log(ky_sq.sum() / ty.square()) / log_b
+
+        def joint_entropy_of(ky_sq_p: Tensor, dy_p: Tensor) -> Tensor:
+            return -torch.log((kx_sq @ ky_sq_p.reshape(-1)) / (dx * dy_p).sum(-1).square()) / log_b
+    else:
+        hx = _entropy(kx3, alpha, base, tx)
+        hy = _entropy(ky, alpha, base, ty)
+        ky_sq = ky
+
+        def joint_entropy_of(ky_p: Tensor, dy_p: Tensor) -> Tensor:
+            return _entropy(kx3 * ky_p, alpha, base, (dx * dy_p).sum(-1))
+
+    hxy = joint_entropy_of(ky_sq, dy)
     null = torch.empty(n_permutations, kx3.shape[0], dtype=hx.dtype, device=hx.device)
-    for i, p in enumerate(permutations(ky.shape[-1], n_permutations, seed, ky.device)):
-        joint = _entropy(kx3 * ky[p][:, p], alpha, base, (dx * dy[p]).sum(-1))
-        null[i] = hx + hy - joint
+    for i, p in enumerate(perms):
+        null[i] = hx + hy - joint_entropy_of(ky_sq[p][:, p], dy[p])
     mi = hx + hy - hxy
     est = InformationEstimate(
         mi=mi, null=null, entropy_x=hx, entropy_y=hy, joint=hxy, alpha=alpha, base=base,
