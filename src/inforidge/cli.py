@@ -27,6 +27,8 @@ def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> 
         raise typer.BadParameter(str(e)) from e
     out = run(config, progress=not quiet)
     s = out.summary
+    if not s:  # another rank of a multi-process launch; rank 0 prints the summary
+        return
     typer.echo(f"\nreport:  {out.report_path}")
     typer.echo(f"table:   {out.run_dir / 'results.parquet'}")
     for key, r in s["ridges"].items():

@@ -17,13 +17,23 @@ from typing import Any
 
 import yaml
 
-from .measure import MeasureSettings
+from .measure import MULTI_TOKEN_POLICIES, MeasureSettings
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
 class TaskConfig:
     name: str = "arithmetic"
-    """Task: 'arithmetic' (built-in synthetic task; more tasks come with later releases)."""
+    """Task: 'arithmetic' (built-in synthetic task) or 'jsonl' (your own file: task.path)."""
+    path: str | None = None
+    """jsonl: the JSONL file, one {"prompt", "target", "split": "id"|"ood", "set"?, ...} object a line."""
+    multi_token_target: str = "first"
+    """Targets longer than one token: 'first' keeps their first token (one warning counts them); 'error' stops."""
+    validation_fraction: float = 0.1
+    """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation."""
+    test_fraction: float = 0.2
+    """jsonl without a "set" field: share of the id lines drawn for the in-distribution test split."""
     train_modulus: int = 13
     """arithmetic: modulus p of the training / in-distribution data."""
     ood_moduli: list[int] = field(default_factory=lambda: [m for m in range(5, 21) if m != 13])
@@ -35,7 +45,13 @@ class TaskConfig:
     n_test: int = 2_000
     """Test samples per split (in distribution and out of distribution)."""
     seed: int = 0
-    """Seed of the data generator."""
+    """Seed of the data generator (jsonl: of the train / validation / test draw)."""
+
+    def __post_init__(self) -> None:
+        if self.multi_token_target not in MULTI_TOKEN_POLICIES:
+            raise ValueError(
+                f"task.multi_token_target must be one of {MULTI_TOKEN_POLICIES}; got {self.multi_token_target!r}"
+            )
 
 
 @dataclass
@@ -54,6 +70,28 @@ class ModelConfig:
     """Override: attribute path of the block list (e.g. 'model.layers')."""
     final_norm_path: str | None = None
     """Override: attribute path of the final norm (e.g. 'model.norm')."""
+    revision: str | None = None
+    """Pretrained LM: hub branch, tag or commit to load (e.g. 'step3000' for Pythia)."""
+    dtype: str = "float32"
+    """Pretrained LM: weight dtype, auto | float32 | bfloat16 | float16 (auto = the checkpoint's own;
+    float32 keeps fine-tuning updates exact; metrics are computed in float32 either way)."""
+    device_map: str | None = None
+    """Pretrained LM: from_pretrained device_map, e.g. 'auto' to shard a large model over the GPUs
+    of one process (not with multi-process accelerate launch); empty = one device."""
+    attn_implementation: str | None = None
+    """Pretrained LM: eager | sdpa | flash_attention_2 ... (empty = the transformers default)."""
+    trust_remote_code: bool = False
+    """Pretrained LM: allow model code from the hub repository (only for repositories you trust)."""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model.dtype must be one of {DTYPES}; got {self.dtype!r}")
+
+    def from_pretrained_kwargs(self) -> dict[str, Any]:
+        """The options passed to ``from_pretrained`` (unset ones left to transformers)."""
+        kw = {"revision": self.revision, "dtype": self.dtype, "device_map": self.device_map,
+              "attn_implementation": self.attn_implementation, "trust_remote_code": self.trust_remote_code}
+        return {k: v for k, v in kw.items() if v is not None}
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Layers are indexed 0..L (0 = embedding output, l = output of block l). Two views of layer L:
 "pre"  - the raw residual stream entering the final norm (like every other layer);
-"post" - after the final norm, as Hugging Face returns ``hidden_states[-1]``.
+"post" - the output of the final norm, as Hugging Face returns ``hidden_states[-1]`` (for
+         OPT-style models that project after the norm, the state before that projection).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import ModelParts
+from .model import ModelParts, forward_with_final_norm
 
 LABEL_VIEWS = ("embedding_output", "token_embedding")
 FINAL_NORM_VIEWS = ("post", "pre")
@@ -77,75 +78,76 @@ def last_positions(attention_mask: Tensor) -> Tensor:
     return torch.where(attention_mask.bool(), idx, -1).max(1).values
 
 
-def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
-    """Position ids that count only real tokens, so left padding does not shift positions."""
-    return (attention_mask.long().cumsum(1) - 1).clamp_min(0)
+def append_targets(input_ids: Tensor, attention_mask: Tensor, target_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """[prompt; target] per row: each target goes right after its prompt's last real token.
 
-
-def label_embeddings(parts: ModelParts, target_ids: Tensor, positions: Tensor) -> dict[str, Tensor]:
-    """Both label views of METHOD §2 without a second forward pass.
-
-    token_embedding: the token-embedding row of the target.
-    embedding_output: what the embedding layer would output for the target appended after
-    the prompt (token embedding + absolute position embedding at ``positions``, if the model
-    has one; rotary models have none, so it equals the token embedding).
+    input_ids, attention_mask: (B, T), left or right padded; target_ids: (B,).
+    Returns ids and mask (B, T+1) and the prompt's last real position (B,). The extra
+    column is padding for right-padded rows; for left-padded rows it holds the target.
     """
-    tok = parts.token_embedding(target_ids)
-    emb = tok
-    if parts.position_embedding is not None:
-        emb = tok + parts.position_embedding(positions)
-    return {"token_embedding": tok, "embedding_output": emb}
+    b = input_ids.shape[0]
+    last = last_positions(attention_mask)
+    if (last < 0).any():
+        raise ValueError("a prompt tokenised to no tokens; every prompt needs at least one token")
+    ids = torch.cat([input_ids, input_ids.new_zeros((b, 1))], 1)
+    mask = torch.cat([attention_mask, attention_mask.new_zeros((b, 1))], 1)
+    rows = torch.arange(b, device=input_ids.device)
+    ids[rows, last + 1] = target_ids.to(ids.device)
+    mask[rows, last + 1] = 1
+    return ids, mask, last
+
+
+def _check_length(parts: ModelParts, attention_mask: Tensor) -> None:
+    config = parts.model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limit = getattr(text, "n_positions", None) or getattr(text, "max_position_embeddings", None)
+    longest = int(attention_mask.sum(1).max()) + 1  # + the appended target
+    if limit is not None and longest > limit:
+        raise ValueError(
+            f"a prompt of {longest - 1} tokens plus its target exceeds the model's {limit} positions; "
+            "shorten the prompts"
+        )
 
 
 @torch.no_grad()
 def extract_states(parts: ModelParts, input_ids: Tensor, attention_mask: Tensor, target_ids: Tensor) -> LayerStates:
-    """Run ONE forward pass on a batch and read all layers at the last real position.
+    """Run ONE forward pass on a batch and read all layers at the last real prompt position.
 
     input_ids, attention_mask: (B, T), left or right padded. target_ids: (B,).
-    States are returned as float32 on the CPU.
+    The pass runs on [prompt; target]: a causal model's states at the prompt's positions
+    do not see the appended token, and the embedding output (``hidden_states[0]``) at the
+    target's position is the paper's label view "embedding_output" (token + absolute
+    position embedding for GPT-2 / OPT, the scaled token embedding for Gemma, the token
+    embedding for rotary models) for every architecture without per-model code.
+    "token_embedding" is the input-embedding module applied to the target.
+    States are returned as float32 on the CPU (with device_map, gathered from every device).
     """
-    model = parts.model
-    device = parts.device
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    target_ids = target_ids.to(device)
-    captured: dict[str, Tensor] = {}
-
-    def grab_norm_input(_module, args, kwargs):
-        captured["pre_norm"] = args[0] if args else kwargs["hidden_states"]
-
-    handle = parts.final_norm.register_forward_pre_hook(grab_norm_input, with_kwargs=True)
-    try:
-        out = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids_from_mask(attention_mask),
-            output_hidden_states=True,
-            use_cache=False,
-        )
-    finally:
-        handle.remove()
-    hs = out.hidden_states
+    _check_length(parts, attention_mask)
+    ids, mask, last = append_targets(input_ids, attention_mask, target_ids)
+    cap = forward_with_final_norm(parts, ids, mask)
+    hs = cap.hidden_states
     if len(hs) != parts.num_layers + 1:
         raise ValueError(
             f"the model returned {len(hs)} hidden states for {parts.num_layers} blocks; "
             "expected L+1 (embeddings + one per block). Check block_path."
         )
-    if "pre_norm" not in captured:
+    if cap.pre_norm is None:
         raise ValueError(f"the final norm {parts.final_norm_path} was not called; check final_norm_path")
-    b = torch.arange(input_ids.shape[0], device=device)
-    last = last_positions(attention_mask)
-    raw = torch.stack([h[b, last] for h in hs[:-1]] + [captured["pre_norm"][b, last]])
-    post = hs[-1][b, last]
+    rows = torch.arange(ids.shape[0])
+
+    def at(t: Tensor, pos: Tensor) -> Tensor:  # (B, T, D) -> (B, D), on t's device
+        return t[rows.to(t.device), pos.to(t.device)]
+
+    raw = [at(h, last) for h in hs[:-1]] + [at(cap.pre_norm, last)]
     # Early exit: final norm + LM head on each layer's raw state (layer L equals the logits).
-    early = torch.stack([parts.lm_head(parts.final_norm(h)).argmax(-1) for h in raw])
-    n_real = attention_mask.long().sum(1)
-    labels = label_embeddings(parts, target_ids, n_real)
+    early = torch.stack([parts.early_exit_logits(h).argmax(-1).cpu() for h in raw])
     f32 = lambda t: t.detach().float().cpu()  # noqa: E731
+    token = parts.token_embedding(target_ids.to(parts.device))
     return LayerStates(
-        hidden=f32(raw),
-        final_normed=f32(post),
-        labels={k: f32(v) for k, v in labels.items()},
-        early_exit=early.cpu(),
+        hidden=torch.stack([f32(h) for h in raw]),
+        final_normed=f32(at(cap.post_norm, last)),
+        labels={"token_embedding": f32(token), "embedding_output": f32(at(hs[0], last + 1))},
+        early_exit=early,
         target_ids=target_ids.cpu(),
     )
 

@@ -6,7 +6,10 @@ union -> estimators per seed -> tidy rows (see :mod:`inforidge.results`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,6 +18,8 @@ import torch
 from .extract import FINAL_NORM_VIEWS, LABEL_VIEWS, LayerStates, extract_batched
 from .info import estimate_information
 from .model import ModelParts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,19 +68,77 @@ class MeasureSettings:
         return {"sigma": self.sigma} if self.kernel == "gaussian" else {}
 
 
-def target_token_ids(tokenizer, targets: Sequence[str]) -> torch.Tensor:
-    """Ids of single-token targets; raises naming the first target that is not one token."""
-    ids = []
+MULTI_TOKEN_POLICIES = ("first", "error")
+
+
+@dataclass
+class _MultiTokenTally:
+    affected: int = 0
+    total: int = 0
+    example: str = ""
+
+
+_tally: ContextVar[_MultiTokenTally | None] = ContextVar("inforidge_multi_token_tally", default=None)
+
+
+def _warn_multi_token(affected: int, total: int, example: str) -> None:
+    log.warning(
+        "%d of %d targets are longer than one token; the next-token analysis keeps the first "
+        "token of each (multi_token_target='first'), e.g. %s", affected, total, example,
+    )
+
+
+@contextmanager
+def one_multi_token_warning():
+    """Inside the block, :func:`target_token_ids` counts multi-token targets instead of
+    warning per call; ONE warning with the total is logged at the end (used by a run,
+    which tokenises train, validation and both test splits separately)."""
+    tally = _MultiTokenTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+        if tally.affected:
+            _warn_multi_token(tally.affected, tally.total, tally.example)
+
+
+def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "error") -> torch.Tensor:
+    """(N,) ids of the targets' tokens, each tokenised on its own (no special tokens).
+
+    ``multi_token``: what to do with a target longer than one token: 'error' raises naming
+    the first one; 'first' keeps its first token and logs one warning counting them.
+    A target that is the unknown token, or no token at all, always raises.
+    """
+    if multi_token not in MULTI_TOKEN_POLICIES:
+        raise ValueError(f"multi_token must be one of {MULTI_TOKEN_POLICIES}; got {multi_token!r}")
+    ids, affected, example = [], 0, ""
     for t in targets:
         enc = tokenizer(t, add_special_tokens=False)["input_ids"]
-        if len(enc) != 1:
+        if not enc:
             raise ValueError(
-                f"target {t!r} is {len(enc)} tokens {enc}, but the next-token analysis needs "
-                "exactly one; use a single-token label (e.g. a leading space for BPE tokenizers)"
+                f"target {t!r} tokenises to no token; give every record a non-empty target the "
+                f"tokenizer ({type(tokenizer).__name__}) can encode"
             )
+        if len(enc) > 1:
+            if multi_token == "error":
+                raise ValueError(
+                    f"target {t!r} is {len(enc)} tokens {enc}, but the next-token analysis needs "
+                    "exactly one; use a single-token label (e.g. a leading space for BPE tokenizers) "
+                    "or task.multi_token_target=first to keep the first token"
+                )
+            affected += 1
+            example = example or f"{t!r} -> {tokenizer.convert_ids_to_tokens(enc[:1])[0]!r}"
         if enc[0] == tokenizer.unk_token_id:
             raise ValueError(f"target {t!r} is the unknown token; add it to the vocabulary")
         ids.append(enc[0])
+    tally = _tally.get()
+    if tally is not None:
+        tally.affected += affected
+        tally.total += len(ids)
+        tally.example = tally.example or example
+    elif affected:
+        _warn_multi_token(affected, len(ids), example)
     return torch.tensor(ids, dtype=torch.long)
 
 
@@ -84,9 +147,11 @@ class Evaluator:
 
     ``eval_splits`` maps a split label ("id", "ood") to records with "prompt" and "target".
     The subsamples are drawn once, so every checkpoint is measured on the same samples.
+    ``multi_token_target``: policy for targets longer than one token (see :func:`target_token_ids`).
     """
 
-    def __init__(self, tokenizer, eval_splits: dict[str, list[dict]], settings: MeasureSettings | None = None):
+    def __init__(self, tokenizer, eval_splits: dict[str, list[dict]], settings: MeasureSettings | None = None,
+                 multi_token_target: str = "error"):
         self.tokenizer = tokenizer
         self.settings = settings or MeasureSettings()
         self.splits = {}
@@ -105,7 +170,7 @@ class Evaluator:
             where = {int(i): k for k, i in enumerate(pool)}
             self.splits[name] = {
                 "prompts": [records[i]["prompt"] for i in pool],
-                "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool]),
+                "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool], multi_token_target),
                 "subsets": {s: torch.tensor([where[int(i)] for i in idx]) for s, idx in subsets.items()},
             }
 

@@ -48,7 +48,7 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
     data = _sel(df, metric, view=view)
     splits = [s for s in ("id", "ood") if s in set(data["split"])]
     all_steps = sorted(data["step"].unique())
-    steps = steps or sorted({all_steps[0], all_steps[len(all_steps) // 2], all_steps[-1]})
+    steps = steps or sorted({all_steps[0], *all_steps[-3:]})  # start + the last stretch of training
     fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False, sharey=True)
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
     for ax, split in zip(axes[0], splits, strict=False):

@@ -26,10 +26,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .config import RunConfig, save_config
 from .envinfo import environment
-from .measure import Evaluator
-from .model import default_gpt2, load_causal_lm
+from .measure import Evaluator, one_multi_token_warning
+from .model import default_gpt2, load_causal_lm, locate_parts, validate_parts
 from .results import ResultsTable
-from .tasks import ArithmeticSpec, TaskData, build_arithmetic_task
+from .tasks import ArithmeticSpec, TaskData, build_arithmetic_task, load_jsonl_task
 from .tasks.tokenizer import build_word_tokenizer
 from .training import (
     SCALAR_PREFIXES,
@@ -66,18 +66,28 @@ def build_task(config: RunConfig) -> TaskData:
             train_modulus=t.train_modulus, ood_moduli=tuple(t.ood_moduli), n_train=t.n_train,
             n_validation=t.n_validation, n_test=t.n_test, seed=t.seed,
         ))
-    raise ValueError(f"unknown task {t.name!r}; built-in tasks: arithmetic")
+    if t.name == "jsonl":
+        if not t.path:
+            raise ValueError("task.name=jsonl needs task.path, the JSONL file (see README: Bring your own model and data)")
+        return load_jsonl_task(
+            t.path, seed=t.seed, validation_fraction=t.validation_fraction, test_fraction=t.test_fraction
+        )
+    raise ValueError(f"unknown task {t.name!r}; tasks: arithmetic, jsonl (with task.path)")
 
 
 def build_model_and_tokenizer(config: RunConfig, task: TaskData):
-    """The default from-scratch GPT-2 with the task's word tokenizer, or a pretrained LM."""
+    """The default from-scratch GPT-2 with the task's word tokenizer, or a pretrained LM
+    loaded with the model.* options (revision, dtype, device_map, ...)."""
     m = config.model
     if m.name_or_path:
-        tokenizer = AutoTokenizer.from_pretrained(m.name_or_path)
+        kw = m.from_pretrained_kwargs()
+        tokenizer = AutoTokenizer.from_pretrained(
+            m.name_or_path, **{k: kw[k] for k in ("revision", "trust_remote_code") if k in kw}
+        )
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        return load_causal_lm(m.name_or_path), tokenizer
+        return load_causal_lm(m.name_or_path, **kw), tokenizer
     if task.vocabulary is None:
         raise ValueError(f"task {task.name!r} has no closed vocabulary; set model.name_or_path to a pretrained LM")
     tokenizer = build_word_tokenizer(task.vocabulary)
@@ -87,6 +97,11 @@ def build_model_and_tokenizer(config: RunConfig, task: TaskData):
         eos_token_id=tokenizer.eos_token_id,
     )
     return model, tokenizer
+
+
+def is_main_process() -> bool:
+    """False on the other ranks of a multi-process launch (``accelerate launch``, torchrun)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _check_resume(config: RunConfig, run_dir: Path) -> None:
@@ -137,33 +152,44 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     """Run (or resume) the job described by ``config``; returns where everything went.
 
     ``callbacks``: extra ``TrainerCallback`` objects for the training run.
+    Under a multi-process launch only rank 0 writes files; the other ranks train and
+    return an empty summary.
     """
     from .plots import save_figures
     from .report import write_report
 
     t0 = time.time()
     run_dir = config.run_dir
-    _check_resume(config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
+    main = is_main_process()
     threads = set_threads(config.training.threads)
-    (run_dir / "env.json").write_text(json.dumps(
-        {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, "torch_threads": threads},
-        indent=2))
+    if main:  # under `accelerate launch` every rank runs this function; one writes the files
+        _check_resume(config, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        (run_dir / "env.json").write_text(json.dumps(
+            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, "torch_threads": threads},
+            indent=2))
 
     task = build_task(config)
     model, tokenizer = build_model_and_tokenizer(config, task)
-    evaluator = Evaluator(
-        tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]}, config.tracking.measure
-    )
+    paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
+    validate_parts(locate_parts(model, **paths), tokenizer)
+    policy = config.task.multi_token_target
     table = ResultsTable(run_dir)
     final_dir = run_dir / "model"
-    if not (final_dir / "config.json").exists():
+    train = not (final_dir / "config.json").exists()
+    with one_multi_token_warning():  # one warning for every split together
+        evaluator = Evaluator(
+            tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]}, config.tracking.measure,
+            multi_token_target=policy,
+        )
+        if train:
+            train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
+            validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
+    if train:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
-            model=model, args=args,
-            train_dataset=tokenize_for_next_token(task.splits["train"], tokenizer),
-            eval_dataset=tokenize_for_next_token(task.splits["validation"], tokenizer),
+            model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
             data_collator=collator(tokenizer), processing_class=tokenizer,
         )
         trainer.remove_callback(PrinterCallback)
@@ -172,7 +198,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             trainer.add_callback(_TerseProgress())
         InfoRidgeCallback(
             evaluator, table, steps=config.tracking.steps, n_measurements=config.tracking.n_measurements,
-            block_path=config.model.block_path, final_norm_path=config.model.final_norm_path,
+            **paths,
         ).attach(trainer)
         for cb in callbacks:
             trainer.add_callback(cb)
@@ -183,7 +209,10 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             log.warning("resuming from %s", last)
         trainer.train(resume_from_checkpoint=last)
         trainer.save_model(str(final_dir))
-        tokenizer.save_pretrained(str(final_dir))
+        if main:
+            tokenizer.save_pretrained(str(final_dir))
+    if not main:  # the table, figures and report belong to rank 0, which measured
+        return RunOutput(run_dir, table, run_dir / "report.md", {})
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, summary = write_report(table.frame, run_dir, config, figures, evaluator)
     summary["wall_seconds"] = round(time.time() - t0, 1)

@@ -16,7 +16,7 @@ import torch
 from transformers import DataCollatorForSeq2Seq, TrainerCallback
 
 from .measure import Evaluator, target_token_ids
-from .model import locate_parts
+from .model import locate_parts, validate_parts
 from .results import ResultsTable
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,13 @@ def log_spaced_steps(max_steps: int, n: int = 8) -> list[int]:
     return sorted({0, *pts.tolist(), int(max_steps)})
 
 
-def tokenize_for_next_token(records: list[dict], tokenizer) -> datasets.Dataset:
-    """input_ids = prompt + target token; labels = -100 except the target (loss on it only)."""
-    target_ids = target_token_ids(tokenizer, [r["target"] for r in records]).tolist()
+def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: str = "error") -> datasets.Dataset:
+    """input_ids = prompt + target token; labels = -100 except the target (loss on it only).
+
+    ``multi_token_target``: policy for targets longer than one token (see
+    :func:`~inforidge.measure.target_token_ids`); 'first' trains on their first token.
+    """
+    target_ids = target_token_ids(tokenizer, [r["target"] for r in records], multi_token_target).tolist()
     enc = tokenizer([r["prompt"] for r in records], add_special_tokens=True)
     ids = [p + [t] for p, t in zip(enc["input_ids"], target_ids, strict=True)]
     return datasets.Dataset.from_dict({
@@ -57,7 +61,8 @@ class InfoRidgeCallback(TrainerCallback):
             (including step 0, before any update, and the last step).
         trainer: optional; when given, scalars go through ``trainer.log`` so every
             ``report_to`` integration (tensorboard, wandb...) receives them.
-        block_path, final_norm_path: overrides passed to :func:`locate_parts`.
+        block_path, final_norm_path: overrides passed to :func:`locate_parts`; the parts are
+            checked with :func:`validate_parts` at the first measurement.
 
     Steps already present in ``table`` are skipped, so a resumed run neither recomputes
     nor duplicates rows.
@@ -71,6 +76,7 @@ class InfoRidgeCallback(TrainerCallback):
         self.n_measurements = n_measurements
         self.trainer = trainer
         self._paths = {"block_path": block_path, "final_norm_path": final_norm_path}
+        self._validated = False
 
     def attach(self, trainer) -> InfoRidgeCallback:
         """Add this callback to ``trainer`` and log through it."""
@@ -84,7 +90,11 @@ class InfoRidgeCallback(TrainerCallback):
             return
         if not state.is_world_process_zero:
             return
-        rows = self.evaluator.measure(locate_parts(model, **self._paths), step)
+        parts = locate_parts(model, **self._paths)
+        if not self._validated:  # once: a wrong part would silently give wrong curves
+            validate_parts(parts, self.evaluator.tokenizer)
+            self._validated = True
+        rows = self.evaluator.measure(parts, step)
         self.table.append(rows)
         scalars = summary_scalars(rows)
         if self.trainer is not None:

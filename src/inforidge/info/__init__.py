@@ -1,4 +1,5 @@
-"""Pure-tensor estimators: kernels, matrix-based Renyi entropy and MI, Layer-by-Layer metrics.
+"""Pure-tensor estimators: kernels, matrix-based Renyi entropy and MI, bootstrap ridge
+statistics, Layer-by-Layer metrics.
 
 Nothing here knows about models; every function takes tensors (CPU or CUDA) or numpy arrays.
 """
@@ -24,6 +25,18 @@ from .layer_metrics import (
     lidar,
     prompt_entropy,
 )
+from .ridge import (
+    BandwidthCheck,
+    ResampledInformation,
+    RidgeStatistics,
+    RidgeTest,
+    bandwidth_check,
+    bootstrap_indices,
+    resampled_information,
+    ridge_statistics,
+    ridge_statistics_from_grams,
+    ridge_test,
+)
 
 __all__ = [
     "KERNELS",
@@ -46,4 +59,14 @@ __all__ = [
     "infonce",
     "lidar",
     "prompt_entropy",
+    "BandwidthCheck",
+    "ResampledInformation",
+    "RidgeStatistics",
+    "RidgeTest",
+    "bandwidth_check",
+    "bootstrap_indices",
+    "resampled_information",
+    "ridge_statistics",
+    "ridge_statistics_from_grams",
+    "ridge_test",
 ]

@@ -1,0 +1,372 @@
+"""Bootstrap statistics of the ridge: where a per-layer MI curve peaks and whether it really drops.
+
+Layers are indexed 0..L (0 = embedding output). Given a layer stack x (L+1, N, D) and targets
+y (N, E), the N samples are resampled with replacement B times and the whole per-layer curve is
+re-estimated on every draw, so layer-to-layer comparisons are paired (same samples for every
+layer). Gram matrices are built ONCE on the full sample and resampled (K -> K[idx][:, idx]);
+they are never rebuilt from x, so a data-dependent bandwidth (sigma="median") stays the full
+sample's.
+
+Duplicates: a bootstrap draw repeats about 37 % of the samples. The Gram estimator accepts
+duplicate rows (K stays PSD, the duplicate pairs have distance 0), but a draw has only ~63 %
+distinct points, so its entropies and MI are biased DOWN relative to the full sample. The bias
+is shared by all layers of a draw, which is why only paired, within-draw quantities are used
+here: the argmax layer and the drop peak - last. Do not read the bootstrap MI levels as
+confidence intervals for the MI itself.
+
+Null correction (FEASIBILITY F2: raw MI is inflated by representation spread): every draw gets
+its own permutation null, y shuffled within the draw, with ``draw_permutations`` permutations
+(default 2) shared by all layers of the draw, so the null of the drop is paired too. The full
+sample uses ``n_permutations`` (default 20, as :func:`estimate_information`). A few permutations
+per draw suffice: their mean is an unbiased estimate of the draw's null, and the permutation
+noise only widens the bootstrap distribution (wider interval, larger p-value: conservative),
+it does not shift it. The cheaper alternative (subtract the full-sample null from every draw)
+was rejected because the null depends on the draw's spread, which duplicates change.
+
+Selection caveat: the peak layer is chosen on the full sample and then tested on the same
+data, so the p-value is optimistic when several layers are close to the maximum; treat it as
+a screen for a clear drop, not as an exact test, and check ``ridge_layer_ci`` and
+``share_before_last`` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._validate import as_tensor, check_alpha, check_base, check_gram
+from .entropy import _grams, _information
+
+
+@dataclass(frozen=True)
+class ResampledInformation:
+    """MI of one layer stack on B resamples of the samples.
+
+    Shapes (L' = number of stacked layers, P = permutations per draw):
+      mi: (B, L');  null: (B, P, L') MI with y permuted within the draw;
+      entropy_x: (B, L');  entropy_y: (B,).
+    """
+
+    mi: Tensor
+    null: Tensor
+    entropy_x: Tensor
+    entropy_y: Tensor
+
+    @property
+    def null_mean(self) -> Tensor:
+        """(B, L') mean null of each draw (NaN if no permutations were drawn)."""
+        if self.null.shape[1] == 0:
+            return torch.full_like(self.mi, float("nan"))
+        return self.null.mean(1)
+
+    @property
+    def corrected(self) -> Tensor:
+        """(B, L') raw MI minus the draw's own null mean."""
+        return self.mi - self.null_mean
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> Tensor:
+    """(B, n) sample indices drawn with replacement, seeded (same seed, same rows)."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1; got {n_boot}")
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randint(n, (n_boot, n), generator=g)
+
+
+def resampled_information(
+    kx,
+    ky,
+    indices: Tensor,
+    *,
+    alpha: float = 1.0,
+    base: float = 2.0,
+    n_permutations: int = 0,
+    seed: int = 0,
+) -> ResampledInformation:
+    """MI and permutation null of Gram matrices restricted to resampled samples.
+
+    Args:
+        kx: (L', N, N) Gram matrices of the layers on the full sample.
+        ky: (N, N) Gram matrix of the target on the full sample.
+        indices: (B, M) sample indices per draw (repeats allowed; M is usually N).
+        n_permutations: P permutations of y within each draw.
+        seed: draw b uses the permutations of ``permutations(M, P, seed + b)``, so the identity
+            draw ``indices = arange(N)[None]`` reproduces ``information_from_grams(kx, ky,
+            n_permutations=P, seed=seed)`` exactly.
+
+    Returns:
+        :class:`ResampledInformation` with B rows.
+    """
+    alpha, base = check_alpha(alpha), check_base(base)
+    kx, ky = as_tensor(kx, "kx"), as_tensor(ky, "ky")
+    check_gram(kx, "kx")
+    check_gram(ky, "ky")
+    if kx.ndim != 3 or ky.ndim != 2 or kx.shape[-1] != ky.shape[-1]:
+        raise ValueError(
+            f"need kx (L, N, N) and ky (N, N) with the same N; got {tuple(kx.shape)} and {tuple(ky.shape)}"
+        )
+    indices = torch.as_tensor(indices, dtype=torch.long, device=kx.device)
+    if indices.ndim != 2 or indices.shape[1] < 2:
+        raise ValueError(f"indices must be (B, M) with M >= 2; got shape {tuple(indices.shape)}")
+    if bool((indices < 0).any()) or bool((indices >= kx.shape[-1]).any()):
+        raise ValueError(f"indices must lie in 0..{kx.shape[-1] - 1}")
+    mi, null, hx, hy = [], [], [], []
+    for b, idx in enumerate(indices):
+        # Resample the Grams, not the samples: K(x[idx]) == K(x)[idx][:, idx] for any kernel.
+        est = _information(kx[:, idx][:, :, idx], ky[idx][:, idx], alpha, base, n_permutations, seed + b)
+        mi.append(est.mi)
+        null.append(est.null)
+        hx.append(est.entropy_x)
+        hy.append(est.entropy_y)
+    return ResampledInformation(torch.stack(mi), torch.stack(null), torch.stack(hx), torch.stack(hy))
+
+
+@dataclass(frozen=True)
+class RidgeTest:
+    """Bootstrap verdict on one per-layer curve (raw or null-corrected), layers 0..L.
+
+    curve: (L+1,) the curve on the full sample.  draws: (B, L+1) the curve per bootstrap draw.
+    peak_layer: argmax of ``curve`` (full sample); last_layer: L.
+    drop: curve[peak] - curve[L] (>= 0).  drop_draws: (B,) the same per draw, paired.
+    ridge_layers: (B,) argmax layer of every draw (first one on ties).
+    ridge_layer_ci: percentile interval (lo, hi) of ``ridge_layers`` at ``confidence``.
+    share_before_last: share of draws whose argmax is < L.
+    p_value: one-sided bootstrap p of "curve[peak] > curve[L]": (k + 1) / (B + 1), k the draws
+        with drop <= 0 (1.0 when the peak is the last layer).
+    """
+
+    curve: Tensor
+    draws: Tensor
+    peak_layer: int
+    last_layer: int
+    drop: float
+    drop_draws: Tensor
+    ridge_layers: Tensor
+    ridge_layer_ci: tuple[int, int]
+    share_before_last: float
+    p_value: float
+    confidence: float
+
+    def is_ridge(self, level: float = 0.05) -> bool:
+        """Peak before the last layer and a significant paired drop to it."""
+        return self.peak_layer < self.last_layer and self.p_value < level
+
+    def summary(self, level: float = 0.05) -> dict:
+        lo, hi = self.ridge_layer_ci
+        return {
+            "peak_layer": self.peak_layer, "peak_value": float(self.curve[self.peak_layer]),
+            "last_value": float(self.curve[self.last_layer]), "drop": self.drop,
+            "drop_ci_low": float(torch.quantile(self.drop_draws, (1 - self.confidence) / 2)),
+            "drop_ci_high": float(torch.quantile(self.drop_draws, (1 + self.confidence) / 2)),
+            "ridge_layer_ci_low": lo, "ridge_layer_ci_high": hi,
+            "share_before_last": self.share_before_last, "p_value": self.p_value,
+            "ridge": self.is_ridge(level),
+        }
+
+
+def ridge_test(curve: Tensor, draws: Tensor, confidence: float = 0.95) -> RidgeTest:
+    """Peak, percentile interval of the argmax layer and paired drop test of one curve.
+
+    curve: (L+1,) full-sample values; draws: (B, L+1) bootstrap values of the same layers.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    if curve.ndim != 1 or draws.ndim != 2 or draws.shape[1] != curve.shape[0] or curve.shape[0] < 2:
+        raise ValueError(
+            f"need curve (L+1,) and draws (B, L+1) with L >= 1; got {tuple(curve.shape)} and {tuple(draws.shape)}"
+        )
+    if not bool(torch.isfinite(curve).all() and torch.isfinite(draws).all()):
+        raise ValueError("the curve has NaN values; a null-corrected curve needs permutations > 0")
+    last = curve.shape[0] - 1
+    peak = int(curve.argmax())
+    drop_draws = draws[:, peak] - draws[:, last]
+    n_boot = draws.shape[0]
+    not_positive = int((drop_draws <= 0).sum())
+    layers = draws.argmax(1)
+    tail = (1 - confidence) / 2
+    as_float = layers.to(torch.float64)
+    ci = (int(torch.quantile(as_float, tail, interpolation="lower")),
+          int(torch.quantile(as_float, 1 - tail, interpolation="higher")))
+    return RidgeTest(
+        curve=curve, draws=draws, peak_layer=peak, last_layer=last,
+        drop=float(curve[peak] - curve[last]), drop_draws=drop_draws, ridge_layers=layers,
+        ridge_layer_ci=ci, share_before_last=float((layers < last).double().mean()),
+        p_value=(not_positive + 1) / (n_boot + 1), confidence=confidence,
+    )
+
+
+@dataclass(frozen=True)
+class RidgeStatistics:
+    """Bootstrap ridge statistics of a layer stack (see the module docstring).
+
+    raw: test on the raw MI curve.  corrected: test on the null-corrected curve (None when
+    ``draw_permutations`` is 0).  indices: (B, N) the bootstrap draws.  null: (L+1,) the
+    full-sample null mean.  The remaining fields record the settings.
+    """
+
+    raw: RidgeTest
+    corrected: RidgeTest | None
+    indices: Tensor
+    null: Tensor
+    n_samples: int
+    n_boot: int
+    n_permutations: int
+    draw_permutations: int
+    seed: int
+    alpha: float
+    base: float
+
+    def summary(self, level: float = 0.05) -> dict:
+        """Flat dict: raw_* and corrected_* fields of :meth:`RidgeTest.summary` plus settings."""
+        out = {f"raw_{k}": v for k, v in self.raw.summary(level).items()}
+        if self.corrected is not None:
+            out.update({f"corrected_{k}": v for k, v in self.corrected.summary(level).items()})
+        out.update(n_samples=self.n_samples, n_boot=self.n_boot, n_permutations=self.n_permutations,
+                   draw_permutations=self.draw_permutations, seed=self.seed, alpha=self.alpha, base=self.base)
+        return out
+
+
+def _sub_seeds(seed: int) -> tuple[int, int]:
+    """Independent seeds for the resampling and for the per-draw permutations.
+
+    Seeding both from ``seed`` directly would make the first permutation and the first
+    resample consume the same random stream.
+    """
+    a, b = np.random.SeedSequence(int(seed)).generate_state(2)
+    return int(a), int(b) & 0x3FFFFFFF  # room for "+ b" per draw
+
+
+def ridge_statistics_from_grams(
+    kx,
+    ky,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    n_permutations: int = 20,
+    draw_permutations: int = 2,
+    seed: int = 0,
+    alpha: float = 1.0,
+    base: float = 2.0,
+) -> RidgeStatistics:
+    """Bootstrap ridge statistics from full-sample Gram matrices.
+
+    Args:
+        kx: (L+1, N, N) Gram matrices of layers 0..L.
+        ky: (N, N) Gram matrix of the target (any kernel, e.g. a sequence kernel).
+        n_boot: B bootstrap draws.
+        confidence: level of the percentile interval of the ridge layer.
+        n_permutations: permutations of the full-sample null (defines the corrected peak).
+        draw_permutations: permutations of y within each draw (0: raw curve only).
+        seed: seeds the full-sample null (exactly as :func:`estimate_information`), the
+            resampling and the per-draw nulls.
+
+    Cost: about B x (L+1) x (2 + draw_permutations) eigendecompositions of N x N; for
+    L = 12, N = 100, B = 1000 that is ~25 s on one CPU thread.
+    """
+    alpha, base = check_alpha(alpha), check_base(base)
+    kx, ky = as_tensor(kx, "kx"), as_tensor(ky, "ky")
+    check_gram(kx, "kx")
+    check_gram(ky, "ky")
+    if kx.ndim != 3 or kx.shape[0] < 2:
+        raise ValueError(f"kx must be a stack (L+1, N, N) of at least 2 layers; got {tuple(kx.shape)}")
+    if draw_permutations < 0 or n_permutations < 0:
+        raise ValueError("n_permutations and draw_permutations must be >= 0")
+    if draw_permutations > 0 and n_permutations == 0:
+        raise ValueError("the corrected curve needs n_permutations >= 1 for the full-sample null")
+    n = int(kx.shape[-1])
+    full = _information(kx, ky.to(device=kx.device, dtype=kx.dtype), alpha, base, n_permutations, seed)
+    index_seed, null_seed = _sub_seeds(seed)
+    indices = bootstrap_indices(n, n_boot, index_seed).to(kx.device)
+    boot = resampled_information(kx, ky, indices, alpha=alpha, base=base,
+                                 n_permutations=draw_permutations, seed=null_seed)
+    raw = ridge_test(full.mi.cpu(), boot.mi.cpu(), confidence)
+    corrected = None
+    if draw_permutations > 0:
+        corrected = ridge_test(full.corrected.cpu(), boot.corrected.cpu(), confidence)
+    return RidgeStatistics(
+        raw=raw, corrected=corrected, indices=indices.cpu(), null=full.null_mean.cpu(), n_samples=n,
+        n_boot=n_boot, n_permutations=n_permutations, draw_permutations=draw_permutations,
+        seed=int(seed), alpha=alpha, base=base,
+    )
+
+
+def ridge_statistics(
+    x,
+    y,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    n_permutations: int = 20,
+    draw_permutations: int = 2,
+    seed: int = 0,
+    alpha: float = 1.0,
+    base: float = 2.0,
+    kernel: str = "gaussian",
+    **kernel_kw,
+) -> RidgeStatistics:
+    """Bootstrap ridge statistics of a layer stack against targets.
+
+    x: (L+1, N, D) states of layers 0..L; y: (N, E) targets. ``kernel`` and ``kernel_kw``
+    (sigma, gamma, degree, coef0, normalize) are those of :func:`estimate_information`;
+    the other arguments are those of :func:`ridge_statistics_from_grams`. The full-sample
+    curves equal ``estimate_information(x, y, n_permutations=n_permutations, seed=seed)``.
+    """
+    kx, ky = _grams(x, y, kernel, kernel_kw)
+    if kx.ndim != 3:
+        raise ValueError(f"x must be a layer stack (L+1, N, D); got {kx.ndim - 1}-D samples")
+    return ridge_statistics_from_grams(
+        kx, ky, n_boot=n_boot, confidence=confidence, n_permutations=n_permutations,
+        draw_permutations=draw_permutations, seed=seed, alpha=alpha, base=base,
+    )
+
+
+@dataclass(frozen=True)
+class BandwidthCheck:
+    """Ridge statistics of one layer stack under several Gaussian bandwidths.
+
+    results: {str(sigma): RidgeStatistics}, in the order given. All bandwidths share the
+    bootstrap draws (same seed), so their verdicts are paired.
+    """
+
+    results: dict[str, RidgeStatistics]
+
+    def verdicts(self, level: float = 0.05, curve: str = "corrected") -> dict[str, bool]:
+        """{sigma: is_ridge} on the raw or null-corrected curve."""
+        return {s: _pick(r, curve).is_ridge(level) for s, r in self.results.items()}
+
+    def agree(self, level: float = 0.05, curve: str = "corrected") -> bool:
+        """True when every bandwidth gives the same ridge verdict."""
+        return len(set(self.verdicts(level, curve).values())) == 1
+
+    def table(self, level: float = 0.05) -> list[dict]:
+        """One summary dict per bandwidth, with a ``sigma`` field."""
+        return [{"sigma": s, **r.summary(level)} for s, r in self.results.items()]
+
+
+def _pick(stats: RidgeStatistics, curve: str) -> RidgeTest:
+    if curve == "raw":
+        return stats.raw
+    if curve == "corrected":
+        if stats.corrected is None:
+            raise ValueError("no corrected curve: run with draw_permutations > 0")
+        return stats.corrected
+    raise ValueError(f"curve must be 'raw' or 'corrected'; got {curve!r}")
+
+
+def bandwidth_check(
+    x, y, *, sigmas: Sequence[float | str] = (1.0, "median"), **options
+) -> BandwidthCheck:
+    """The ridge verdict under the paper's sigma = 1 and the median heuristic (Gaussian kernel).
+
+    x: (L+1, N, D); y: (N, E). ``options`` go to :func:`ridge_statistics` (n_boot, seed, ...).
+    With "median" each layer (and y) gets its own full-sample median distance as bandwidth.
+    """
+    if options.get("kernel", "gaussian") != "gaussian" or "sigma" in options:
+        raise ValueError("bandwidth_check varies sigma of the Gaussian kernel; pass sigmas, not kernel/sigma")
+    if not sigmas:
+        raise ValueError("sigmas must list at least one bandwidth")
+    return BandwidthCheck({str(s): ridge_statistics(x, y, sigma=s, **options) for s in sigmas})

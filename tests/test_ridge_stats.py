@@ -1,0 +1,142 @@
+"""Bootstrap ridge statistics (inforidge.info.ridge) on constructed layer stacks."""
+
+import pytest
+import torch
+
+from inforidge.info import estimate_information, gram_matrix
+from inforidge.info.ridge import (
+    bandwidth_check,
+    resampled_information,
+    ridge_statistics,
+    ridge_test,
+)
+
+N_BOOT = 200
+
+
+def layer_stack(noise, n=60, classes=6, dim=4, seed=0):
+    """Layers 0..L: a random linear map of y plus Gaussian noise of the given scale per layer.
+
+    Returns x (L+1, n, dim) and y (n, dim), y a random code per class. Less noise means more
+    information about y; dim=4 keeps the raw MI's spread bias small (see F2 and the last test).
+    """
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(classes, (n,), generator=g)
+    y = torch.randn(classes, dim, generator=g)[labels]
+    layers = [y @ torch.randn(dim, dim, generator=g) + s * torch.randn(n, dim, generator=g) for s in noise]
+    return torch.stack(layers), y
+
+
+# Information rises to layer 2, then falls; the last layer is almost pure noise.
+PEAKED = [4.0, 1.5, 0.3, 1.5, 4.0, 40.0]
+TRUE_PEAK = 2
+# Information rises with depth.
+MONOTONE = [40.0, 4.0, 2.0, 1.0, 0.5, 0.25]
+
+
+@pytest.fixture(scope="module")
+def peaked():
+    return layer_stack(PEAKED)
+
+
+@pytest.fixture(scope="module")
+def peaked_stats(peaked):
+    return ridge_statistics(*peaked, n_boot=N_BOOT, seed=0)
+
+
+def test_peaked_curve_is_a_significant_ridge(peaked_stats):
+    for test in (peaked_stats.raw, peaked_stats.corrected):
+        assert test.peak_layer == TRUE_PEAK and test.last_layer == len(PEAKED) - 1
+        assert test.p_value < 0.05 and test.is_ridge()
+        lo, hi = test.ridge_layer_ci
+        assert lo <= TRUE_PEAK <= hi and hi < test.last_layer
+        assert test.share_before_last == 1.0
+        assert test.drop > 0 and test.drop_draws.shape == (N_BOOT,)
+        assert test.draws.shape == (N_BOOT, len(PEAKED)) and test.ridge_layers.shape == (N_BOOT,)
+    assert peaked_stats.indices.shape == (N_BOOT, 60)
+    summary = peaked_stats.summary()
+    assert summary["raw_ridge"] and summary["corrected_ridge"] and summary["n_boot"] == N_BOOT
+
+
+def test_monotone_curve_is_not_a_ridge():
+    stats = ridge_statistics(*layer_stack(MONOTONE), n_boot=N_BOOT, seed=0)
+    for test in (stats.raw, stats.corrected):
+        assert test.peak_layer == test.last_layer
+        assert test.p_value > 0.5 and not test.is_ridge()
+
+
+def test_identity_resample_reproduces_estimate_information(peaked):
+    x, y = peaked
+    est = estimate_information(x, y, n_permutations=3, seed=7)
+    kx, ky = gram_matrix(x), gram_matrix(y)
+    boot = resampled_information(kx, ky, torch.arange(x.shape[1])[None], n_permutations=3, seed=7)
+    assert torch.equal(boot.mi[0], est.mi)
+    assert torch.equal(boot.null[0], est.null)
+    assert torch.equal(boot.entropy_x[0], est.entropy_x)
+    assert torch.equal(boot.entropy_y[0], est.entropy_y)
+    # The full-sample curves of ridge_statistics are estimate_information's, bit for bit.
+    stats = ridge_statistics(x, y, n_boot=5, n_permutations=3, seed=7)
+    assert torch.equal(stats.raw.curve, est.mi)
+    assert torch.equal(stats.corrected.curve, est.corrected)
+
+
+def test_resampling_the_gram_matches_resampling_the_samples(peaked):
+    """K[idx][:, idx] is the Gram of the resampled samples, duplicates included."""
+    x, y = peaked
+    idx = torch.randint(x.shape[1], (1, x.shape[1]), generator=torch.Generator().manual_seed(3))
+    assert len(idx[0].unique()) < x.shape[1]  # there are duplicates
+    boot = resampled_information(gram_matrix(x), gram_matrix(y), idx)
+    direct = estimate_information(x[:, idx[0]], y[idx[0]], n_permutations=0)
+    torch.testing.assert_close(boot.mi[0], direct.mi, rtol=0, atol=1e-9)
+
+
+def test_same_seed_same_result(peaked):
+    a = ridge_statistics(*peaked, n_boot=30, seed=4)
+    b = ridge_statistics(*peaked, n_boot=30, seed=4)
+    c = ridge_statistics(*peaked, n_boot=30, seed=5)
+    assert torch.equal(a.indices, b.indices) and torch.equal(a.raw.draws, b.raw.draws)
+    assert torch.equal(a.corrected.draws, b.corrected.draws) and a.summary() == b.summary()
+    assert not torch.equal(a.indices, c.indices)
+
+
+def test_p_value_and_interval_by_hand():
+    curve = torch.tensor([0.0, 1.0, 0.5])
+    # drops peak - last per draw: 0.5, -0.1, 0.0, 0.3 -> 2 draws with drop <= 0.
+    draws = torch.tensor([[0, 1.0, 0.5], [0, 0.5, 0.6], [0, 0.7, 0.7], [0, 0.9, 0.6]])
+    t = ridge_test(curve, draws, confidence=0.5)
+    assert t.peak_layer == 1 and t.p_value == pytest.approx(3 / 5)
+    assert t.ridge_layers.tolist() == [1, 2, 1, 1] and t.share_before_last == 0.75
+    assert t.ridge_layer_ci == (1, 2)
+    flat = ridge_test(torch.tensor([0.0, 1.0]), torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
+    assert flat.peak_layer == flat.last_layer and flat.p_value == 1.0 and not flat.is_ridge()
+
+
+def test_corrected_curve_removes_a_spread_only_ridge():
+    """F2: with less noise the states spread less, and the raw MI falls although the
+    information rises; the raw curve shows a 'ridge', the null-corrected one does not."""
+    x, y = layer_stack([30.0, 3.0, 1.5, 0.8, 0.4, 0.2], dim=8)
+    stats = ridge_statistics(x, y, n_boot=N_BOOT, seed=0)
+    assert stats.raw.is_ridge()
+    assert stats.corrected.peak_layer == stats.corrected.last_layer and not stats.corrected.is_ridge()
+
+
+def test_bandwidth_check_pairs_the_draws(peaked):
+    check = bandwidth_check(*peaked, n_boot=50, seed=0)
+    assert list(check.results) == ["1.0", "median"]
+    one, median = check.results.values()
+    assert torch.equal(one.indices, median.indices)
+    assert not torch.equal(one.raw.curve, median.raw.curve)
+    assert check.verdicts() == {"1.0": True, "median": True} and check.agree()
+    assert [row["sigma"] for row in check.table()] == ["1.0", "median"]
+
+
+def test_bad_inputs_are_rejected(peaked):
+    x, y = peaked
+    with pytest.raises(ValueError, match="layer stack"):
+        ridge_statistics(x[0], y, n_boot=5)
+    with pytest.raises(ValueError, match="n_permutations >= 1"):
+        ridge_statistics(x, y, n_boot=5, n_permutations=0)
+    raw_only = ridge_statistics(x, y, n_boot=5, n_permutations=0, draw_permutations=0)
+    assert raw_only.corrected is None and "corrected_ridge" not in raw_only.summary()
+    with pytest.raises(ValueError, match="sigmas"):
+        bandwidth_check(x, y, sigma=1.0)
