@@ -37,10 +37,11 @@ def _eigvalsh_cpu_parallel(flat: Tensor, workers: int) -> Tensor:
     independent matrices side by side uses the cores better. Restores torch's thread count.
     """
     out = torch.empty(flat.shape[:-1], dtype=flat.dtype)
-    groups = torch.arange(flat.shape[0]).chunk(workers)
+    size = -(-flat.shape[0] // workers)
+    groups = [slice(i, i + size) for i in range(0, flat.shape[0], size)]  # views, no copies
 
-    def work(idx: Tensor) -> None:
-        out[idx] = torch.linalg.eigvalsh(flat[idx])
+    def work(rows: slice) -> None:
+        out[rows] = torch.linalg.eigvalsh(flat[rows])
 
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -202,8 +203,13 @@ def information_from_grams(
     return _information(kx, ky, alpha, base, n_permutations, seed)
 
 
-def _information(kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutations: int, seed: int) -> InformationEstimate:
-    """information_from_grams on Gram matrices already validated (or built from checked samples)."""
+def _information(
+    kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutations: int, seed: int, *, scratch_kx: bool = False
+) -> InformationEstimate:
+    """information_from_grams on Gram matrices already validated (or built from checked samples).
+
+    scratch_kx: kx is a temporary of ours; without permutations the joint is formed in it.
+    """
     if n_permutations < 0:
         raise ValueError(f"n_permutations must be >= 0; got {n_permutations}")
     stacked = kx.ndim == 3
@@ -229,7 +235,9 @@ def _information(kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutatio
         ky_sq = ky
 
         def joint_entropy_of(ky_p: Tensor, dy_p: Tensor) -> Tensor:
-            return _entropy(kx3 * ky_p, alpha, base, (dx * dy_p).sum(-1))
+            tr = (dx * dy_p).sum(-1)  # before an in-place product changes dx's storage
+            joint = kx3.mul_(ky_p) if scratch_kx and n_permutations == 0 else kx3 * ky_p
+            return _entropy(joint, alpha, base, tr)
 
     hxy = joint_entropy_of(ky_sq, dy)
     null = torch.empty(n_permutations, kx3.shape[0], dtype=hx.dtype, device=hx.device)
@@ -278,7 +286,7 @@ def estimate_information(
     """
     alpha, base = check_alpha(alpha), check_base(base)
     kx, ky = _grams(x, y, kernel, kernel_kw)
-    return _information(kx, ky, alpha, base, n_permutations, seed)
+    return _information(kx, ky, alpha, base, n_permutations, seed, scratch_kx=True)
 
 
 def mutual_information(

@@ -32,10 +32,17 @@ def squared_distances(x: Tensor) -> Tensor:
 def _gaussian_gram(x: Tensor, sigma: Tensor) -> Tensor:
     """exp(-||xi - xj||^2 / (2 sigma^2)) with one matmul and in-place passes. sigma: () or (...)."""
     c = (0.5 / sigma.square()).reshape(sigma.shape + (1, 1))
-    sq = (x * x).sum(-1, keepdim=True) * c  # (..., N, 1)
+    sq = (x * x).sum(-1, keepdim=True)  # (..., N, 1)
     k = x @ x.transpose(-1, -2)
-    # exponent = -c * (|xi|^2 + |xj|^2 - 2 xi.xj), clamped at 0 against round-off
-    k.mul_(2.0 * c).sub_(sq + sq.transpose(-1, -2)).clamp_max_(0.0).exp_()  # stays symmetric
+    if bool(((sq - 1.0).abs() < 1e-12).all()) and bool((c < 1e6).all()):
+        # Unit rows (the L2-normalised default): ||xi - xj||^2 = 2 - 2 xi.xj, no (N, N)
+        # temporary. (With a tiny sigma, the round-off of xi.xj - 1 would be amplified.)
+        k.sub_(1.0).mul_(2.0 * c)
+    else:
+        # exponent = -c * (|xi|^2 + |xj|^2 - 2 xi.xj); the sum is formed first to stay symmetric
+        sq = sq * c
+        k.mul_(2.0 * c).sub_(sq + sq.transpose(-1, -2))
+    k.clamp_max_(0.0).exp_()  # clamp: round-off must not push a distance below 0
     k.diagonal(dim1=-2, dim2=-1).fill_(1.0)
     return k
 
