@@ -11,7 +11,8 @@ from ._validate import as_tensor, check_samples
 
 KernelName = Literal["gaussian", "laplacian", "polynomial", "linear"]
 KERNELS: tuple[str, ...] = ("gaussian", "laplacian", "polynomial", "linear")
-# Kernels whose Gram matrices are infinitely divisible (0 <= I <= min H holds for them).
+# Infinitely divisible kernels: I <= min(H) holds for them at every alpha; I >= 0 only at alpha = 1
+# (a four-point counterexample at alpha = 2 is in tests/test_info_estimators.py).
 INFINITELY_DIVISIBLE: tuple[str, ...] = ("gaussian", "laplacian")
 
 
