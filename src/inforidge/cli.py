@@ -1,4 +1,4 @@
-"""Command line: ``inforidge demo | run | config | env``."""
+"""Command line: ``inforidge demo | run | sweep | config | env``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,51 @@ def env() -> None:
     from .envinfo import environment
 
     typer.echo(json.dumps(environment(), indent=2))
+
+
+@app.command("sweep")
+def sweep_cmd(
+    target: str = typer.Argument(..., help="A run folder, a folder of checkpoint-<N> folders, or a hub model name."),
+    checkpoints: str | None = typer.Option(None, help="Comma-separated checkpoints: folder names, paths, "
+                                           "name@revision, or revisions of a hub target (step0,step1000)."),
+    out: Path | None = typer.Option(None, help="Output folder (default: <run>/sweep)."),
+    config: Path | None = typer.Option(None, help="YAML with the task (default: the run's config.yaml)."),
+    overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Measure a list of checkpoints into one table (step + weight hash per row); resumable."""
+    from .sweep import sweep_target
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    items = [c for c in (checkpoints or "").split(",") if c.strip()]
+    try:
+        res = sweep_target(target, checkpoints=items, out=out, config_path=config,
+                           overrides=overrides or [], progress=not quiet)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    typer.echo(f"\nreport:  {res.report_path}")
+    typer.echo(f"table:   {res.out_dir / 'results.parquet'}")
+    typer.echo(res.summary.to_string(index=False))
+    for w in res.result.warnings:
+        typer.echo(f"warning: {w}")
+
+
+@app.command("analyze")
+def analyze_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder (config.yaml, model/, results.parquet)."),
+    what: str = typer.Option("ridge,attention,scaling", help="Comma-separated analyses: ridge, attention, scaling."),
+) -> None:
+    """Ridge statistics, attention to signal tokens and residual scaling on a saved run (no retraining)."""
+    from .analyses import analyze_run
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stages = [w.strip() for w in what.split(",") if w.strip()]
+    try:
+        outcome, report = analyze_run(run_dir, stages)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    for m in outcome.messages:
+        typer.echo(m)
+    typer.echo(f"{outcome.rows} rows written (replacing these analyses' earlier rows); report: {report}")
 
 
 if __name__ == "__main__":

@@ -25,15 +25,20 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @dataclass
 class TaskConfig:
     name: str = "arithmetic"
-    """Task: 'arithmetic' (built-in synthetic task) or 'jsonl' (your own file: task.path)."""
+    """Task: 'arithmetic' (built-in synthetic task), 'jsonl' (your own file: task.path), 'clutrr' (official
+    files in task.path, or task.clutrr_generate) or 'ecqa' (tasksource/ecqa files in task.path)."""
     path: str | None = None
-    """jsonl: the JSONL file, one {"prompt", "target", "split": "id"|"ood", "set"?, ...} object a line."""
+    """jsonl: the JSONL file, one {"prompt", "target", "split": "id"|"ood", "set"?, ...} object a line.
+    clutrr: a CLUTRR config folder or file (HF or original-release CSV/parquet); ecqa: a file or a folder
+    of <...>train / validation / test files."""
     multi_token_target: str = "first"
     """Targets longer than one token: 'first' keeps their first token (one warning counts them); 'error' stops."""
     validation_fraction: float = 0.1
-    """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation."""
+    """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation;
+    clutrr / ecqa without a validation file: share of the train rows (clutrr: or validation rows) cut off for it."""
     test_fraction: float = 0.2
-    """jsonl without a "set" field: share of the id lines drawn for the in-distribution test split."""
+    """jsonl without a "set" field: share of the id lines drawn for the in-distribution test split;
+    ecqa from one file: share of its concepts held out as OOD and of the other rows drawn for test_id."""
     train_modulus: int = 13
     """arithmetic: modulus p of the training / in-distribution data."""
     ood_moduli: list[int] = field(default_factory=lambda: [m for m in range(5, 21) if m != 13])
@@ -46,6 +51,23 @@ class TaskConfig:
     """Test samples per split (in distribution and out of distribution)."""
     seed: int = 0
     """Seed of the data generator (jsonl: of the train / validation / test draw)."""
+    hub_dataset: str | None = None
+    """clutrr / ecqa: a hub dataset to read with datasets.load_dataset instead of task.path (e.g. CLUTRR/v1,
+    tasksource/ecqa); needs the network. Empty = local files only."""
+    hub_config: str | None = None
+    """clutrr / ecqa with hub_dataset: its config name (CLUTRR/v1: e.g. gen_train23_test2to10)."""
+    clutrr_id_tasks: list[str] | None = None
+    """clutrr: task names counted in distribution (e.g. [task_1.2, task_1.3]); empty = the tasks of the
+    train/validation rows. Every other test row is out of distribution."""
+    clutrr_generate: bool = False
+    """clutrr: build the data with the built-in CLUTRR-style generator instead of reading files (sizes
+    n_train, n_validation, and n_test for each of ID and OOD; seeded by task.seed)."""
+    clutrr_id_lengths: list[int] = field(default_factory=lambda: [2, 3])
+    """clutrr generator: chain lengths k (story facts) of train, validation and test_id."""
+    clutrr_ood_lengths: list[int] = field(default_factory=lambda: [4, 5, 6, 7, 8, 9, 10])
+    """clutrr generator: chain lengths k of test_ood (disjoint from clutrr_id_lengths)."""
+    clutrr_noise: str = "none"
+    """clutrr generator: extra facts per story: none | supporting | irrelevant | disconnected (CLUTRR tasks 1-4)."""
 
     def __post_init__(self) -> None:
         if self.multi_token_target not in MULTI_TOKEN_POLICIES:
@@ -133,6 +155,27 @@ class TrackingConfig:
     """Explicit steps to measure at (overrides n_measurements)."""
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     """Estimator settings."""
+    ridge_bootstrap: int = 200
+    """Bootstrap draws of the ridge statistics on the final checkpoint (peak layer with its CI,
+    p of MI(peak) > MI(last) raw and null-corrected, sigma=1 vs 'median'); 0 = off."""
+    ridge_every_step: bool = False
+    """Add the ridge statistics to every measured step, not only the final one (each time about
+    3 measurements' worth of time per 100 draws)."""
+
+
+@dataclass
+class AnalysesConfig:
+    attention: bool = True
+    """After training: attention of the last position to the signal tokens per layer (paper Table 2;
+    runs with eager attention; tasks whose records carry signal_positions)."""
+    residual_scaling: bool = False
+    """After training: fit one residual scale per block on the ID and on the OOD test split (paper §5.2)."""
+    scaling_epochs: int = 3
+    """Residual scaling: epochs of AdamW on the scales (paper: 3-10)."""
+    scaling_lr: float = 0.01
+    """Residual scaling: learning rate (paper: 1e-4..1e-2)."""
+    scaling_max_records: int = 1000
+    """Residual scaling: at most this many training records per split (those outside the seed-0 subsample)."""
 
 
 @dataclass
@@ -145,6 +188,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    analyses: AnalysesConfig = field(default_factory=AnalysesConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -101,6 +101,9 @@ def save_figures(df: pd.DataFrame, folder: Path, view: str = "post") -> dict[str
         "incremental_gain": layer_curves(df, "incremental_gain", view=view),
         "early_exit_accuracy": early_exit_accuracy(df, view=view),
     }
+    from .analyses_report import analysis_figures
+
+    figs.update(analysis_figures(df))
     paths = {}
     for name, fig in figs.items():
         paths[name] = folder / f"{name}.png"

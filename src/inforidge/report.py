@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .analyses_report import analysis_sections
 from .analysis import ridge_table
 
 SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution"}
@@ -126,6 +127,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         _md_table(ridges[["step", "split", "final_norm", "raw_peak_layer", "raw_drop", "raw_ridge",
                           "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
         "",
+        *analysis_sections(df),
         "## Figures",
         *[f"![{name}]({p.relative_to(run_dir)})" for name, p in figures.items()],
         "",

@@ -72,7 +72,15 @@ def build_task(config: RunConfig) -> TaskData:
         return load_jsonl_task(
             t.path, seed=t.seed, validation_fraction=t.validation_fraction, test_fraction=t.test_fraction
         )
-    raise ValueError(f"unknown task {t.name!r}; tasks: arithmetic, jsonl (with task.path)")
+    if t.name == "clutrr":
+        from .tasks.clutrr import build_clutrr_task
+
+        return build_clutrr_task(t)
+    if t.name == "ecqa":
+        from .tasks.ecqa import build_ecqa_task
+
+        return build_ecqa_task(t)
+    raise ValueError(f"unknown task {t.name!r}; tasks: arithmetic, jsonl, clutrr, ecqa")
 
 
 def build_model_and_tokenizer(config: RunConfig, task: TaskData):
@@ -186,6 +194,10 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         if train:
             train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
             validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
+    if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
+        from .analyses import with_ridge_rows
+
+        evaluator = with_ridge_rows(evaluator, config.tracking.ridge_bootstrap)
     if train:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
@@ -213,6 +225,13 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             tokenizer.save_pretrained(str(final_dir))
     if not main:  # the table, figures and report belong to rank 0, which measured
         return RunOutput(run_dir, table, run_dir / "report.md", {})
+    from .analyses import (  # ridge statistics, attention, residual scaling
+        final_model_loader,
+        run_analyses,
+    )
+
+    run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None),
+                 tokenizer, task, evaluator, table)
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, summary = write_report(table.frame, run_dir, config, figures, evaluator)
     summary["wall_seconds"] = round(time.time() - t0, 1)
