@@ -702,3 +702,17 @@ def test_cuda_matches_cpu():
         assert eg.mi.is_cuda and eg.null.is_cuda
         torch.testing.assert_close(eg.mi.cpu(), ec.mi, rtol=0, atol=1e-8)
         torch.testing.assert_close(eg.null.cpu(), ec.null, rtol=0, atol=1e-8)
+
+
+def test_median_bandwidth_of_collapsed_states_does_not_invent_information():
+    # Every sample has the same state (layer 0 at a fixed query token): no information,
+    # whatever the bandwidth rule. A near-zero median must not make the points "distinct".
+    x = np.tile(rng_data(1, (1, 16)), (30, 1)) + 1e-13 * rng_data(2, (30, 16))
+    y = one_hot(np.arange(30) % 5, 5)
+    assert float(median_bandwidth(torch.as_tensor(x))) == 1.0
+    assert abs(mutual_information(x, y, sigma="median")) < 1e-9
+    # Mostly identical points with a few outliers: the mean distance is used.
+    x2 = x.copy()
+    x2[:3] = rng_data(3, (3, 16))
+    bw = float(median_bandwidth(torch.as_tensor(x2)))
+    assert 0.0 < bw < 1.0

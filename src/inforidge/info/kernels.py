@@ -16,6 +16,9 @@ KERNELS: tuple[str, ...] = ("gaussian", "laplacian", "polynomial", "linear")
 INFINITELY_DIVISIBLE: tuple[str, ...] = ("gaussian", "laplacian")
 
 
+COLLAPSED_DISTANCE = 1e-6  # pairwise distances below this (unit rows) are round-off
+
+
 def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
     """Scale each row (last axis) to unit L2 norm; all-zero rows stay zero. x: (..., N, D)."""
     return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
@@ -52,7 +55,10 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     """Median pairwise Euclidean distance (off-diagonal) of x: (..., N, D) -> (...,).
 
     The "median heuristic" for the Gaussian kernel's sigma; rows are L2-normalised first
-    when ``normalize`` (matching :func:`gram_matrix`). Returns at least 1e-12.
+    when ``normalize`` (matching :func:`gram_matrix`). A collapsed set (median distance
+    below ``COLLAPSED_DISTANCE``, e.g. the same token at the same position in every sample)
+    falls back to the mean distance, then to 1: a near-zero bandwidth would turn round-off
+    into "all points different" and report log N of entropy for identical states.
     """
     x = as_tensor(x, "x")
     check_samples(x, "x")
@@ -65,7 +71,11 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     # torch.median would return the lower of the two.
     v = d[..., iu[0], iu[1]].sort(dim=-1).values
     m = v.shape[-1]
-    return (0.5 * (v[..., (m - 1) // 2] + v[..., m // 2])).clamp_min(1e-12)
+    median = 0.5 * (v[..., (m - 1) // 2] + v[..., m // 2])
+    mean = v.mean(-1)
+    one = torch.ones((), dtype=v.dtype, device=v.device)
+    return torch.where(median > COLLAPSED_DISTANCE, median,
+                       torch.where(mean > COLLAPSED_DISTANCE, mean, one))
 
 
 def gram_matrix(
