@@ -4,6 +4,7 @@ run end to end on generated data."""
 
 import ast
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from inforidge.tasks.clutrr import (
 )
 from inforidge.tasks.ecqa import load_ecqa_task
 
-REAL = Path("/work/shared/data/clutrr")
+# The real CLUTRR CSVs live in shared/ beside the checkout (never copied into the project).
+REAL = Path(os.environ.get("INFORIDGE_CLUTRR_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "clutrr"))
 HF_COLUMNS = ["id", "story", "query", "target", "target_text", "clean_story", "proof_state", "f_comb", "task_name",
               "story_edges", "edge_types", "query_edge", "genders", "task_split"]
 
