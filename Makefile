@@ -12,7 +12,7 @@ STAMP := $(VENV)/.inforidge-installed
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo paper test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/inforidge demo
+
+# The full synthetic reproduction (runs/paper/; hours on a CPU, see README). Resumable.
+paper: install
+	$(VENV)/bin/inforidge paper
 
 test: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q

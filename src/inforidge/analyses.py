@@ -16,6 +16,12 @@ final checkpoint (step = the last measured step):
   and once on the OOD test split: trained on that split's records outside the first-seed
   subsample (at most ``analyses.scaling_max_records``), accuracy before/after measured on the
   first-seed subsample (held out from the fit).
+- ``kernels``: kernel ablation (paper Fig. 11): the predictive information (raw, null, corrected)
+  re-measured with the Gaussian, Laplacian and polynomial kernels (default parameters of
+  :func:`~inforidge.info.gram_matrix`) on the Evaluator's subsamples, every seed. Rows are named
+  ``kernel_ablation_<metric>`` with the ``kernel`` column telling the kernel; the measurement's own
+  kernel is not measured again (its rows are the ordinary ``predictive_information*`` rows), and
+  the prefix keeps the other kernels out of every curve that reads ``predictive_information``.
 
 Every stage is skipped when its rows already exist at the final step (a resumed run adds
 nothing); ``force=True`` (the ``analyze`` command) replaces them.
@@ -45,9 +51,12 @@ from .measure import Evaluator
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ridge", "attention", "scaling")
+STAGES = ("ridge", "attention", "scaling", "kernels")
 # Rows of each stage: metric names start with these prefixes.
-STAGE_PREFIX = {"ridge": "ridge_", "attention": "attention_", "scaling": "residual_scale"}
+STAGE_PREFIX = {"ridge": "ridge_", "attention": "attention_", "scaling": "residual_scale",
+                "kernels": "kernel_ablation_"}
+# Kernels of the ablation (paper Fig. 11); the measurement's own kernel is not measured again.
+ABLATION_KERNELS = ("gaussian", "laplacian", "polynomial")
 TASK_SPLIT = {"id": "test_id", "ood": "test_ood"}
 RIDGE_FIELDS = {  # metric stem -> key of RidgeTest.summary()
     "ridge_layer": "peak_layer", "ridge_layer_ci_low": "ridge_layer_ci_low",
@@ -195,6 +204,33 @@ def subsample_complement(evaluator: Evaluator, records: list[dict], seed: int | 
 # ----------------------------------------------------------------------------- the stages
 
 
+class _CachedStatesEvaluator(Evaluator):
+    """An Evaluator copy that measures given, already extracted states (no second forward pass)."""
+
+    def extract(self, parts):
+        return self._states
+
+
+def kernel_ablation_rows(evaluator: Evaluator, states: dict, step: int,
+                         kernels: Sequence[str] = ABLATION_KERNELS) -> list[dict]:
+    """Predictive-information rows (``kernel_ablation_`` prefix) for each kernel other than the
+    measurement's own, measured by a copy of ``evaluator`` whose settings name that kernel."""
+    from dataclasses import replace
+
+    rows = []
+    for kernel in kernels:
+        if kernel == evaluator.settings.kernel:
+            continue
+        ev = _CachedStatesEvaluator.__new__(_CachedStatesEvaluator)
+        ev.__dict__.update(evaluator.__dict__)
+        ev.settings = replace(evaluator.settings, kernel=kernel)
+        ev._states = states
+        for r in Evaluator.measure(ev, None, step):
+            if str(r["metric"]).startswith("predictive_information") and r["split"] in evaluator.splits:
+                rows.append({**r, "metric": STAGE_PREFIX["kernels"] + r["metric"]})
+    return rows
+
+
 def attention_stage(parts, tokenizer, task, evaluator: Evaluator, step: int) -> tuple[list[dict], str]:
     """Attention rows for every split (or none, with the reason)."""
     from .attention import attention_profile, attention_rows
@@ -255,6 +291,8 @@ def wanted_stages(config) -> list[str]:
         out.append("attention")
     if config.analyses.residual_scaling:
         out.append("scaling")
+    if getattr(config.analyses, "kernel_ablation", False):
+        out.append("kernels")
     return out
 
 
@@ -297,6 +335,10 @@ def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, tabl
             msg = f"ridge statistics: {n_boot} bootstrap draws"
         elif stage == "attention":
             rows, msg = attention_stage(parts, tokenizer, task, evaluator, step)
+        elif stage == "kernels":
+            rows = kernel_ablation_rows(evaluator, evaluator.extract(parts), step)
+            others = [k for k in ABLATION_KERNELS if k != evaluator.settings.kernel]
+            msg = f"kernel ablation: predictive information re-measured with the {' and '.join(others)} kernels"
         else:
             rows, msg = scaling_stage(parts, tokenizer, task, evaluator, step, config.analyses, policy)
         if force:

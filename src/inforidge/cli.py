@@ -1,4 +1,4 @@
-"""Command line: ``inforidge demo | run | sweep | config | env``."""
+"""Command line: ``inforidge demo | paper | run | sweep | analyze | config | env``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,25 @@ def demo_config_path() -> Path:
 def demo(overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """Train the default GPT-2 on the synthetic task with tracking; write table, figures, report."""
     _run(demo_config_path(), overrides, quiet)
+
+
+@app.command()
+def paper(config: Path | None = typer.Option(None, help="YAML with the main run and a paper: section "
+                                             "(default: the bundled configs/paper.yaml)."),
+          overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """The synthetic reproduction: main run (12 layers, every analysis), depth-threshold runs and an
+    overfitting run under runs/paper/, then one combined report (resumable; takes hours on a CPU)."""
+    from .paper import load_paper_config, run_paper
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        base, extra = load_paper_config(config, overrides or [])
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    out = run_paper(base, extra, progress=not quiet)
+    typer.echo(f"\nreport:  {out.report_path}")
+    for name, d in out.runs.items():
+        typer.echo(f"{name:9s} {d / 'report.md'}")
 
 
 @app.command("run")
@@ -104,9 +123,10 @@ def sweep_cmd(
 @app.command("analyze")
 def analyze_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder (config.yaml, model/, results.parquet)."),
-    what: str = typer.Option("ridge,attention,scaling", help="Comma-separated analyses: ridge, attention, scaling."),
+    what: str = typer.Option("ridge,attention,scaling", help="Comma-separated analyses: ridge, attention, scaling, kernels."),
 ) -> None:
-    """Ridge statistics, attention to signal tokens and residual scaling on a saved run (no retraining)."""
+    """Ridge statistics, attention to signal tokens, residual scaling and the kernel ablation on a saved run
+    (no retraining)."""
     from .analyses import analyze_run
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -176,6 +176,9 @@ class AnalysesConfig:
     """Residual scaling: learning rate (paper: 1e-4..1e-2)."""
     scaling_max_records: int = 1000
     """Residual scaling: at most this many training records per split (those outside the seed-0 subsample)."""
+    kernel_ablation: bool = False
+    """After training: re-measure the predictive information with the Gaussian, Laplacian and polynomial
+    kernels (paper Fig. 11; rows kernel_ablation_*, the kernel column names the kernel)."""
 
 
 @dataclass
