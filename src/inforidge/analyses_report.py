@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .markdown import format_number, markdown_table
+
 SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution"}
 
-
-def _fmt(x, nd=3) -> str:
-    return "—" if x is None or pd.isna(x) else f"{x:.{nd}f}"
 
 
 def _p(x) -> str:
     return "—" if x is None or pd.isna(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
 
-
-def _md(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _final(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -79,7 +73,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
         "the last layer and p < 0.05. The peak is chosen and tested on the same samples, so read p as a "
         "screen for a clear drop, not an exact test.",
         "",
-        _md(pd.DataFrame(rows)),
+        markdown_table(pd.DataFrame(rows)),
         "",
     ]
     sigmas = list(dict.fromkeys(w["sigma"]))
@@ -106,7 +100,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
                             "corrected p": _p(r.get("ridge_p_value_corrected")),
                             "corrected ridge": _yes(r.get("ridge_verdict_corrected"))})
         lines += [f"Null-corrected ridge statistics at every measured step (σ={own['sigma'].iloc[0]}):", "",
-                  _md(pd.DataFrame(by_step)), ""]
+                  markdown_table(pd.DataFrame(by_step)), ""]
     return lines
 
 
@@ -133,13 +127,13 @@ def attention_table(df: pd.DataFrame) -> pd.DataFrame:
         peak = int(sig.idxmax()) if sig is not None and sig.notna().any() else None
         out.append({
             "split": split,
-            "avg attn (all tokens)": _fmt(m["attention_all"].mean(), 4),
-            "avg attn (signal tokens)": _fmt(None if sig is None else sig.mean(), 4),
+            "avg attn (all tokens)": format_number(m["attention_all"].mean(), 4),
+            "avg attn (signal tokens)": format_number(None if sig is None else sig.mean(), 4),
             "max signal layer": "—" if peak is None else str(peak),
-            "max signal attn": _fmt(None if peak is None else sig[peak], 4),
-            "final layer signal attn": _fmt(None if sig is None else sig[last], 4),
-            "final layer last-token attn": _fmt(m["attention_last"][last], 4),
-            "avg attn sink (pos 0, left out)": _fmt(m["attention_sink"].mean(), 4) if "attention_sink" in m else "—",
+            "max signal attn": format_number(None if peak is None else sig[peak], 4),
+            "final layer signal attn": format_number(None if sig is None else sig[last], 4),
+            "final layer last-token attn": format_number(m["attention_last"][last], 4),
+            "avg attn sink (pos 0, left out)": format_number(m["attention_sink"].mean(), 4) if "attention_sink" in m else "—",
         })
     return pd.DataFrame(out)
 
@@ -159,7 +153,7 @@ def attention_section(df: pd.DataFrame) -> list[str]:
         "model's own softmax share; renormalised = value / (1 − attention_sink); attention_sink is in the results table). Averages "
         "are over the blocks 1..L.",
         "",
-        _md(t),
+        markdown_table(t),
         "",
     ]
 
@@ -173,13 +167,13 @@ def scaling_section(df: pd.DataFrame) -> list[str]:
         return []
     alphas = d[d["metric"] == "residual_scale"].pivot_table(index="layer", columns="split", values="value")
     alphas = alphas.rename(columns={c: f"α {c}" for c in alphas.columns}).reset_index()
-    alphas = alphas.map(lambda v: _fmt(v) if isinstance(v, float) else v)
+    alphas = alphas.map(lambda v: format_number(v) if isinstance(v, float) else v)
     acc = []
     for split, g in d.groupby("split", sort=False):
         before = g.loc[g["metric"] == "residual_scale_accuracy_before", "value"]
         after = g.loc[g["metric"] == "residual_scale_accuracy_after", "value"]
-        acc.append(f"{SPLIT_NAME.get(split, split)}: accuracy {_fmt(before.iloc[0] if len(before) else None)} → "
-                   f"{_fmt(after.iloc[0] if len(after) else None)}")
+        acc.append(f"{SPLIT_NAME.get(split, split)}: accuracy {format_number(before.iloc[0] if len(before) else None)} → "
+                   f"{format_number(after.iloc[0] if len(after) else None)}")
     first = d[d["metric"] == "residual_scale"].iloc[0]
     return [
         f"## Residual scaling coefficients (step {int(d['step'].max())}; paper §5.2)",
@@ -188,7 +182,7 @@ def scaling_section(df: pd.DataFrame) -> list[str]:
         "outside the seed subsample; accuracy (final layer) before → after on the held-out subsample: "
         + "; ".join(acc) + ". The paper finds relatively lower α in the final layers under OOD data.",
         "",
-        _md(alphas),
+        markdown_table(alphas),
         "",
     ]
 
@@ -229,7 +223,7 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
             wide = g[g["metric"] == metric].pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
             r = ridge_of_curves(wide.sort_index(axis=1))
             row[f"{kind} peak"] = r.get("peak_layer", "—")
-            row[f"{kind} drop to L"] = _fmt(r.get("drop"))
+            row[f"{kind} drop to L"] = format_number(r.get("drop"))
             row[f"{kind} ridge"] = _yes(float(r["ridge"])) if r else "—"
         rows.append(row)
     return [
@@ -239,7 +233,7 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
         "layer of the mean over seeds, ridge = peak before the last layer with a paired drop > max(2·std over "
         "seeds, 0.02 bits). The polynomial kernel is not infinitely divisible, so I ≤ min(H) is not guaranteed for it.",
         "",
-        _md(pd.DataFrame(rows)),
+        markdown_table(pd.DataFrame(rows)),
         "",
     ]
 

@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from .config import RunConfig, apply_overrides, from_dict
+from .markdown import markdown_table
 
 
 @dataclass
@@ -225,11 +226,6 @@ def _plot_overfit(main_dir: Path, overfit_dir: Path, path: Path) -> None:
     plt.close(fig)
 
 
-def _md(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
 
 def overfit_summary(main_dir: Path, overfit_dir: Path) -> pd.DataFrame:
     from .analysis import ridge_table
@@ -276,7 +272,7 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         "",
         depth_sentence(dsum),
         "",
-        _md(dsum.assign(ridge=dsum["ridge"].map({True: "yes", False: "no"}),
+        markdown_table(dsum.assign(ridge=dsum["ridge"].map({True: "yes", False: "no"}),
                         **{"peak before last": dsum["peak before last"].map({True: "yes", False: "no"})})),
         "",
         "![depth threshold](figures/depth_threshold.png)",
@@ -286,7 +282,7 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         "its curves at the main run's steps are not the main run's), measured at the main run's steps "
         "and then at every multiple of its last step. Final curves of both runs:",
         "",
-        _md(osum),
+        markdown_table(osum),
         "",
         "![overfitting](figures/overfitting.png)",
         "",

@@ -12,20 +12,11 @@ import pandas as pd
 
 from .analyses_report import analysis_sections
 from .analysis import ridge_table
+from .markdown import format_number, markdown_table
 
 SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution"}
 
 
-def _fmt(x, nd=3) -> str:
-    return "—" if x is None or pd.isna(x) else f"{x:.{nd}f}"
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for r in frame.itertuples(index=False):  # itertuples keeps ints as ints
-        lines.append("| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in r) + " |")
-    return "\n".join(lines)
 
 
 def table1(df: pd.DataFrame, step: int, view: str = "post") -> pd.DataFrame:
@@ -47,11 +38,11 @@ def table1(df: pd.DataFrame, step: int, view: str = "post") -> pd.DataFrame:
 
 
 def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
-    peak, value = int(r[f"{kind}_peak_layer"]), _fmt(r[f"{kind}_peak_value"])
+    peak, value = int(r[f"{kind}_peak_layer"]), format_number(r[f"{kind}_peak_value"])
     if peak == n_layers:
         return f"{name} is highest at the last layer {n_layers} ({value} bits)"
     return (f"{name} peaks at layer {peak} of {n_layers} ({value} bits; drop to layer {n_layers}: "
-            f"{_fmt(r[f'{kind}_drop'])} ± {_fmt(r[f'{kind}_drop_std'])} over seeds)")
+            f"{format_number(r[f'{kind}_drop'])} ± {format_number(r[f'{kind}_drop_std'])} over seeds)")
 
 
 def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[str], dict]:
@@ -118,13 +109,13 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         *[f"- {s}" for s in lines_verdict],
         "",
         f"## Per layer at step {final_step} (post view; mean over seeds)",
-        _md_table(table1(df, final_step)),
+        markdown_table(table1(df, final_step)),
         "",
         "## Ridge by checkpoint",
         "peak = arg-max layer of the mean curve; ridge = peak before the last layer with a paired drop "
         "> max(2·std over seeds, 0.02 bits).",
         "",
-        _md_table(ridges[["step", "split", "final_norm", "raw_peak_layer", "raw_drop", "raw_ridge",
+        markdown_table(ridges[["step", "split", "final_norm", "raw_peak_layer", "raw_drop", "raw_ridge",
                           "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
         "",
         *analysis_sections(df),

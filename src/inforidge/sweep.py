@@ -410,7 +410,7 @@ def checkpoint_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def append_checkpoint_section(report: Path, df: pd.DataFrame, warnings: Sequence[str] = ()) -> None:
     """Add a "Checkpoints" section (checkpoint, step, weight hash, ridge) to a report."""
-    from .report import _md_table
+    from .markdown import markdown_table
 
     lines = [
         "",
@@ -418,7 +418,7 @@ def append_checkpoint_section(report: Path, df: pd.DataFrame, warnings: Sequence
         "weight_hash = sha256 of the loaded weights (state_dict tensors, not the files); "
         "peak / ridge: null-corrected predictive information, post view.",
         "",
-        _md_table(checkpoint_summary(df)),
+        markdown_table(checkpoint_summary(df)),
         "",
     ]
     if warnings:
