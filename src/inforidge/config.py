@@ -104,10 +104,15 @@ class ModelConfig:
     """Pretrained LM: eager | sdpa | flash_attention_2 ... (empty = the transformers default)."""
     trust_remote_code: bool = False
     """Pretrained LM: allow model code from the hub repository (only for repositories you trust)."""
+    keep_blocks: int | None = None
+    """Pretrained LM: keep only its first k blocks (with its final norm and LM head) before fine-tuning;
+    the depth-threshold analysis (paper Fig. 3). Empty = all blocks."""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {DTYPES}; got {self.dtype!r}")
+        if self.keep_blocks is not None and int(self.keep_blocks) < 1:
+            raise ValueError(f"model.keep_blocks must be >= 1 (or empty for all blocks); got {self.keep_blocks}")
 
     def from_pretrained_kwargs(self) -> dict[str, Any]:
         """The options passed to ``from_pretrained`` (unset ones left to transformers)."""

@@ -309,6 +309,54 @@ def default_gpt2(
     return GPT2LMHeadModel(config)
 
 
+# Config fields that hold the number of blocks, by architecture family.
+_DEPTH_FIELDS = ("num_hidden_layers", "n_layer", "num_layers")
+# Per-layer config lists (Qwen2/Gemma "layer_types", ...) that must shrink with the blocks.
+_PER_LAYER_FIELDS = ("layer_types",)
+
+
+def _text_config(config):
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def config_num_layers(config) -> int:
+    """L, the number of blocks a model config declares (num_hidden_layers / n_layer / num_layers)."""
+    text = _text_config(config)
+    for name in _DEPTH_FIELDS:
+        value = getattr(text, name, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"{type(config).__name__} declares no number of layers ({', '.join(_DEPTH_FIELDS)})")
+
+
+def truncate_blocks(model: PreTrainedModel, k: int, *, block_path: str | None = None,
+                    final_norm_path: str | None = None) -> PreTrainedModel:
+    """Keep only the first ``k`` blocks of ``model``, in place, for the depth-threshold analysis.
+
+    The embeddings, the final norm and the LM head are kept as they are, so the truncated
+    model reads block k's output through the model's own read-out: its logits equal the full
+    model's early exit at layer k. The config's depth field (and per-layer lists such as
+    ``layer_types``) is updated, so ``save_pretrained``/``from_pretrained`` round-trip.
+    """
+    parts = locate_parts(model, block_path=block_path, final_norm_path=final_norm_path)
+    n = parts.num_layers
+    if not 1 <= int(k) <= n:
+        raise ValueError(f"cannot keep the first {k} blocks of a {n}-block model; choose 1 <= k <= {n}")
+    k = int(k)
+    parent_path, _, attr = parts.block_path.rpartition(".")
+    parent = _resolve(model, parent_path) if parent_path else model
+    setattr(parent, attr, nn.ModuleList(list(parts.blocks)[:k]))
+    for config in {id(c): c for c in (model.config, _text_config(model.config))}.values():
+        for name in _DEPTH_FIELDS:
+            if isinstance(getattr(config, name, None), int):
+                setattr(config, name, k)
+        for name in _PER_LAYER_FIELDS:
+            value = getattr(config, name, None)
+            if isinstance(value, (list, tuple)) and len(value) == n:
+                setattr(config, name, list(value)[:k])
+    return model
+
+
 def load_causal_lm(name_or_path: str | Path, **kwargs) -> PreTrainedModel:
     """``AutoModelForCausalLM.from_pretrained`` with InfoRidge's defaults (eval mode).
 

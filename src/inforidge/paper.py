@@ -1,8 +1,9 @@
 """``inforidge paper``: the synthetic reproduction as a set of ordinary runs under ``runs/paper/``.
 
 - ``main``: the config's run as given (the paper's 12 layers, every analysis on);
-- ``depth_<k>``: depth threshold (paper Fig. 3): the main config with ``model.n_layer = k`` for
-  each k in ``paper.depths`` (k equal to the main depth reuses the main run);
+- ``depth_<k>``: depth threshold (paper Fig. 3): the main config with a k-block model for each k
+  in ``paper.depths`` (``model.n_layer = k`` from scratch; a pretrained model truncated to its
+  first k blocks with ``model.keep_blocks = k``); k equal to the main depth reuses the main run;
 - ``overfit``: overfitting (paper Fig. 4): the main config with ``paper.overfit_epochs_factor``
   times the epochs, measured at the main run's steps and then every main-run length.
 
@@ -30,7 +31,8 @@ from .markdown import markdown_table
 @dataclass
 class PaperConfig:
     depths: list[int] = field(default_factory=lambda: [2, 4, 6, 8, 12])
-    """Depth threshold (paper Fig. 3): model.n_layer of each depth run."""
+    """Depth threshold (paper Fig. 3): the number of blocks of each depth run (model.n_layer from scratch;
+    a pretrained model is truncated to its first k blocks)."""
     overfit_epochs_factor: float = 3.0
     """Overfitting (paper Fig. 4): the overfit run trains this many times the main run's epochs."""
     sub_run_analyses: bool = False
@@ -77,9 +79,30 @@ def sub_config(base: RunConfig, name: str, paper: PaperConfig) -> RunConfig:
     return cfg
 
 
+def main_depth(base: RunConfig) -> int:
+    """L of the main run's model: model.n_layer from scratch, else the pretrained config's depth
+    (or model.keep_blocks when the main run is itself truncated)."""
+    m = base.model
+    if not m.name_or_path:
+        return int(m.n_layer)
+    if m.keep_blocks is not None:
+        return int(m.keep_blocks)
+    from transformers import AutoConfig
+
+    from .model import config_num_layers
+
+    return config_num_layers(AutoConfig.from_pretrained(
+        m.name_or_path, revision=m.revision, trust_remote_code=m.trust_remote_code))
+
+
 def depth_config(base: RunConfig, paper: PaperConfig, k: int) -> RunConfig:
+    """The main config with a k-block model: a k-layer default GPT-2 trained from scratch, or the
+    pretrained model truncated to its first k blocks (final norm and LM head kept) and fine-tuned."""
     cfg = sub_config(base, f"depth_{k}", paper)
-    cfg.model.n_layer = int(k)
+    if base.model.name_or_path:
+        cfg.model.keep_blocks = int(k)
+    else:
+        cfg.model.n_layer = int(k)
     return cfg
 
 
@@ -123,8 +146,11 @@ def run_paper(base: RunConfig, paper: PaperConfig, *, progress: bool = True) -> 
     main = run(sub_config(base, "main", paper), progress=progress)
     runs["main"] = main.run_dir
     depth_runs: dict[int, Path] = {}
+    full_depth = main_depth(base)
     for k in sorted({int(k) for k in paper.depths}):
-        if k == base.model.n_layer:
+        if k > full_depth:
+            raise ValueError(f"paper.depths lists {k}, but the main model has only {full_depth} blocks")
+        if k == full_depth:
             depth_runs[k] = main.run_dir
             continue
         depth_runs[k] = run(depth_config(base, paper, k), progress=progress).run_dir

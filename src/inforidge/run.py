@@ -27,7 +27,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from .config import RunConfig, save_config
 from .envinfo import environment
 from .measure import Evaluator, one_multi_token_warning
-from .model import default_gpt2, load_causal_lm, locate_parts, validate_parts
+from .model import default_gpt2, load_causal_lm, locate_parts, truncate_blocks, validate_parts
 from .results import ResultsTable
 from .tasks import ArithmeticSpec, TaskData, build_arithmetic_task, load_jsonl_task
 from .tasks.tokenizer import build_word_tokenizer
@@ -95,7 +95,10 @@ def build_model_and_tokenizer(config: RunConfig, task: TaskData):
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        return load_causal_lm(m.name_or_path, **kw), tokenizer
+        model = load_causal_lm(m.name_or_path, **kw)
+        if m.keep_blocks is not None:
+            truncate_blocks(model, m.keep_blocks, block_path=m.block_path, final_norm_path=m.final_norm_path)
+        return model, tokenizer
     if task.vocabulary is None:
         raise ValueError(f"task {task.name!r} has no closed vocabulary; set model.name_or_path to a pretrained LM")
     tokenizer = build_word_tokenizer(task.vocabulary)
