@@ -37,6 +37,7 @@ from .ridge import (
     ridge_statistics_from_grams,
     ridge_test,
 )
+from .sequence_kernel import check_positive_semidefinite, sequence_gram
 
 __all__ = [
     "KERNELS",
@@ -69,4 +70,6 @@ __all__ = [
     "ridge_statistics",
     "ridge_statistics_from_grams",
     "ridge_test",
+    "check_positive_semidefinite",
+    "sequence_gram",
 ]
