@@ -67,7 +67,7 @@ def test_explicit_sets_are_followed(tmp_path):
     ([{"prompt": "a"}], r"t.jsonl:1: missing key\(s\) target"),
     ([{"prompt": "a", "target": ""}], "target must be a non-empty string"),
     ([{"prompt": "a", "target": "b", "split": "test"}], "split must be 'id' or 'ood'"),
-    (["[1, 2]"], "expected a JSON object"),
+    (["[1, 2]"], "must be a JSON object"),
     (_lines(n_ood=0), "no out-of-distribution lines"),
     (_lines(n_id=0), "no in-distribution lines"),
     (_lines(n_id=2), "cannot be cut into train"),

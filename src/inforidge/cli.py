@@ -140,5 +140,125 @@ def analyze_cmd(
     typer.echo(f"{outcome.rows} rows written (replacing these analyses' earlier rows); report: {report}")
 
 
+@app.command("generate-info")
+def generate_info_cmd(
+    model: str = typer.Option("runs/demo", help="A run folder (runs/<name>, uses its model/), a model folder "
+                              "or a hub causal LM."),
+    task: str = typer.Option("synthetic", help="synthetic (offline: the arithmetic task continued for --k "
+                             "signal values) | cnn_dailymail | jsonl."),
+    data: Path | None = typer.Option(None, help="cnn_dailymail: file/folder in the official schema (none: "
+                                     "datasets, online); jsonl: the prompt/target file."),
+    n: int = typer.Option(100, help="Number of prompts (a seeded subsample of larger data)."),
+    max_new_tokens: int | None = typer.Option(None, help="Tokens generated per prompt (default 50; the "
+                                              "synthetic task: --k)."),
+    k: int = typer.Option(10, help="synthetic: target length in signal values."),
+    split: str | None = typer.Option(None, help="synthetic: id | ood (default id); cnn_dailymail: test | "
+                                     "validation | train (default test)."),
+    cnn_config: str = typer.Option("1.0.0", help="CNN/DailyMail version (1.0.0 joins highlights with a space)."),
+    sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy decoding (seeded by --seed)."),
+    seed: int = typer.Option(0, help="Seed of the subsample, sampling and the permutation null."),
+    n_permutations: int = typer.Option(20, help="Draws of the permutation null per step."),
+    sigma: str = typer.Option("1.0", help="Gaussian bandwidth of the state and target-token kernels: a number "
+                              "(paper: 1) or 'median'."),
+    batch_size: int = typer.Option(8, help="Prompts per generate() call."),
+    out: Path = typer.Option(Path("runs/generate-info"), help="Output folder (results, figures, report.md)."),
+    plot_steps: str | None = typer.Option(None, help="Comma-separated decoding steps for the by-layer figure "
+                                          "(default: about 6 evenly spaced)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: where the model loads)."),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Information per decoding step: generate T tokens per prompt and measure I(h_l^(t); Y) per layer
+    against the whole gold target (paper §6, Figs. 7-8)."""
+    from .generation import (
+        GenerationSettings,
+        SequenceInfoSettings,
+        generate_info,
+        load_model_and_tokenizer,
+    )
+    from .tasks.multitoken import load_multitoken_task
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        records = load_multitoken_task(task, path=data, n=n, seed=seed, k=k, split=split, config=cnn_config)
+        steps = [int(s) for s in plot_steps.split(",") if s.strip()] if plot_steps else None
+        bandwidth = sigma if sigma == "median" else float(sigma)
+        lm, tokenizer = load_model_and_tokenizer(model, device, dtype)
+        gen = GenerationSettings(max_new_tokens=max_new_tokens or (k if task == "synthetic" else 50),
+                                 do_sample=sample, seed=seed, batch_size=batch_size)
+        res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen,
+                            info=SequenceInfoSettings(n_permutations=n_permutations, seed=seed, sigma=bandwidth,
+                                                      target_sigma=bandwidth),
+                            plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    s = res.summary
+    typer.echo(f"\nreport:  {res.report_path}")
+    typer.echo(f"table:   {out / 'results.parquet'}")
+    typer.echo(f"{s['n_samples']} prompts x {gen.max_new_tokens} steps, {s['n_truncated']} truncated; "
+               f"[{s['wall_seconds']} s]")
+
+
+def _floats(text: str | None) -> list[float]:
+    return [float(v) for v in (text or "").split(",") if v.strip()]
+
+
+@app.command("layers")
+def layers_cmd(
+    models: list[str] = typer.Argument(..., help="Model names or folders (causal LMs or encoders such as BERT); "
+                                       "with --checkpoints, run folders / folders of checkpoint-<N>."),
+    source: str = typer.Option("builtin", help="builtin (offline pydoc paragraphs) | a .txt file (one prompt per "
+                               "line; --unit paragraph) | a .jsonl file (--text-field) | hf:NAME[:CONFIG] (online)."),
+    out: Path = typer.Option(Path("runs/layers"), help="Output folder (results, figures, report.md)."),
+    text_field: str = typer.Option("text", help="JSONL / datasets field holding the text."),
+    unit: str = typer.Option("line", help="Text files: line | paragraph."),
+    hf_split: str = typer.Option("test", help="Split of an hf: source."),
+    max_prompts: int = typer.Option(512, help="Prompts read from the source (the first ones)."),
+    n_samples: int = typer.Option(256, help="Cap on prompts for the dataset-level and augmentation metrics (seeded)."),
+    batch_size: int = typer.Option(16, help="Prompts per forward pass."),
+    max_length: int = typer.Option(128, help="Tokens per prompt (truncation)."),
+    alpha: float = typer.Option(1.0, help="Renyi order of the entropies (1 = von Neumann)."),
+    base: float = typer.Option(2.0, help="Log base of the entropies (2 = bits)."),
+    seed: int = typer.Option(0, help="Seed of the subset, the augmentations and the DiME permutations."),
+    augment: bool = typer.Option(True, help="Compute InfoNCE / LiDAR / DiME on two nlpaug copies per prompt."),
+    final_norm: str = typer.Option("pre", help="Causal LMs' last layer: pre (raw residual stream) | post."),
+    kind: str = typer.Option("auto", help="auto | causal | encoder."),
+    tokenizer: str | None = typer.Option(None, help="Tokenizer name/folder (default: the model's)."),
+    checkpoints: str | None = typer.Option(None, help="Sweep checkpoints of each MODEL folder: all | a comma list "
+                                           "(checkpoint-100,... or hub revisions step0,step1000)."),
+    repetition: str | None = typer.Option(None, help="Stress: token-repetition probabilities, e.g. 0,0.1,0.5,0.9."),
+    randomness: str | None = typer.Option(None, help="Stress: random-token probabilities, e.g. 0,0.1,0.5,1."),
+    lengths: str | None = typer.Option(None, help="Stress: prompt lengths in tokens, e.g. 8,16,32,64."),
+    sublayers: bool = typer.Option(False, help="Also entropy after attention / MLP / residual adds (inforidge.sublayer)."),
+    probe_data: Path | None = typer.Option(None, help="Labelled JSONL (text, label): per-layer linear-probe accuracy "
+                                           "and its correlation with each metric."),
+    device: str | None = typer.Option(None, help="cpu, cuda ... (default: cuda when available)."),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    figures: bool = typer.Option(True, help="Draw the depth-fraction figures."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
+    InfoNCE, LiDAR, DiME for every layer, plotted by depth fraction; optional stress sweeps, checkpoints,
+    sub-layer entropies and a downstream probe."""
+    from .layers import LayerSuiteSettings, run_layers
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = LayerSuiteSettings(batch_size=batch_size, max_length=max_length, max_prompts=max_prompts,
+                                      n_samples=n_samples, alpha=alpha, base=base, seed=seed, augment=augment,
+                                      final_norm=final_norm)
+        res = run_layers(models, source, out, settings, kind=kind, tokenizer=tokenizer, text_field=text_field,
+                         unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition),
+                         randomness=_floats(randomness), lengths=[int(v) for v in _floats(lengths)],
+                         sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,
+                         progress=not quiet)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
+    typer.echo(f"\nreport:  {res.report_path}")
+    typer.echo(f"table:   {res.out_dir / 'results.parquet'} ({len(res.frame)} rows)")
+    for n in res.notes:
+        typer.echo(f"note: {n}")
+
+
 if __name__ == "__main__":
     app()

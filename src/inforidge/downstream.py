@@ -12,7 +12,6 @@ probe is trained on.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import warnings
 from pathlib import Path
@@ -222,19 +221,9 @@ def _records(path: Path) -> list[tuple[str, dict]]:
     """(where, record) pairs from a .jsonl/.ndjson or .csv/.tsv file."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        out = []
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-                if not isinstance(rec, dict):
-                    raise ValueError(f"{path}:{i}: each line must be a JSON object; got {type(rec).__name__}")
-                out.append((f"{path}:{i}", rec))
-        return out
+        from .tasks.jsonl import iter_json_objects
+
+        return [(where, rec) for where, _, rec in iter_json_objects(path, "labelled-text file")]
     if suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .generation import SEQUENCE_METRIC, TYPE_GROUPS  # noqa: E402
 from .markdown import format_number, markdown_table  # noqa: E402
-from .plots import _units  # noqa: E402
+from .plots import _units, write_figures  # noqa: E402
 
 
 def _per_step(df: pd.DataFrame, metric: str, view: str) -> pd.DataFrame:
@@ -113,12 +113,7 @@ def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[i
         "information_step_heatmap": step_heatmap(df, view),
         "content_vs_stopword": content_vs_stopword(df, view),
     }
-    paths = {}
-    for name, fig in figs.items():
-        paths[name] = folder / f"{name}.png"
-        fig.savefig(paths[name], dpi=110)
-        plt.close(fig)
-    return paths
+    return write_figures(figs, folder)
 
 
 def _peaks(df: pd.DataFrame, view: str) -> pd.DataFrame:

@@ -91,6 +91,19 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
     return fig
 
 
+def write_figures(figs: dict, folder: Path) -> dict[str, Path]:
+    """Save each figure (or a zero-argument function drawing it, so only one is open at a time)
+    as ``<folder>/<name>.png`` and close it; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, fig in figs.items():
+        fig = fig() if callable(fig) else fig
+        paths[name] = folder / f"{name}.png"
+        fig.savefig(paths[name], dpi=110)
+        plt.close(fig)
+    return paths
+
+
 def save_figures(df: pd.DataFrame, folder: Path, view: str = "post") -> dict[str, Path]:
     """Draw the standard figures as PNG into ``folder``; returns name -> path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,9 +117,4 @@ def save_figures(df: pd.DataFrame, folder: Path, view: str = "post") -> dict[str
     from .analyses_report import analysis_figures
 
     figs.update(analysis_figures(df))
-    paths = {}
-    for name, fig in figs.items():
-        paths[name] = folder / f"{name}.png"
-        fig.savefig(paths[name], dpi=110)
-        plt.close(fig)
-    return paths
+    return write_figures(figs, folder)

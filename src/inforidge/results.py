@@ -20,7 +20,7 @@ COLUMNS = [
 KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "alpha"]
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
     os.replace(tmp, path)
@@ -73,5 +73,5 @@ class ResultsTable:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         f = self.frame
-        _atomic_write(self.folder / "results.parquet", lambda p: f.to_parquet(p, index=False))
-        _atomic_write(self.folder / "results.csv", lambda p: f.to_csv(p, index=False))
+        atomic_write(self.folder / "results.parquet", lambda p: f.to_parquet(p, index=False))
+        atomic_write(self.folder / "results.csv", lambda p: f.to_csv(p, index=False))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,12 @@ SETS = ("train", "validation", "test")
 SPLIT_OF_SET = {"train": "train", "validation": "validation", "test": "test_id"}
 
 
-def read_jsonl_records(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, record) for every non-blank line, checked; raises ValueError naming the line."""
+def iter_json_objects(path: str | Path, what: str = "JSONL file") -> Iterator[tuple[str, int, dict]]:
+    """(where, line number, object) for every non-blank line of a JSONL file; ``where`` is
+    ``path:line`` for error messages. Raises naming the line for bad JSON or a non-object."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"task file {path} does not exist")
-    out = []
+        raise FileNotFoundError(f"{what} {path} does not exist")
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -46,24 +47,31 @@ def read_jsonl_records(path: str | Path) -> list[tuple[int, dict]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
+                raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); each line must be one JSON object") from e
             if not isinstance(obj, dict):
-                raise ValueError(f"{where}: expected a JSON object with prompt and target; got {type(obj).__name__}")
-            missing = [k for k in REQUIRED_KEYS if k not in obj]
-            if missing:
-                raise ValueError(f"{where}: missing key(s) {', '.join(missing)} (every line needs prompt and target)")
-            for k in REQUIRED_KEYS:
-                if not isinstance(obj[k], str) or not obj[k].strip():
-                    raise ValueError(f"{where}: {k} must be a non-empty string; got {obj[k]!r}")
-            split = obj.pop("split", "id")
-            if split not in ("id", "ood"):
-                raise ValueError(f"{where}: split must be 'id' or 'ood'; got {split!r}")
-            if "set" in obj and obj["set"] not in SETS:
-                raise ValueError(f"{where}: set must be one of {SETS}; got {obj['set']!r}")
-            if split == "ood" and obj.get("set", "test") != "test":
-                raise ValueError(f"{where}: an ood line is test data; drop its set or make it 'test'")
-            prompt, target = obj.pop("prompt"), obj.pop("target")
-            out.append((lineno, make_record(prompt, target, split, **obj)))
+                raise ValueError(f"{where}: each line must be a JSON object; got {type(obj).__name__}")
+            yield where, lineno, obj
+
+
+def read_jsonl_records(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, record) for every non-blank line, checked; raises ValueError naming the line."""
+    out = []
+    for where, lineno, obj in iter_json_objects(path, "task file"):
+        missing = [k for k in REQUIRED_KEYS if k not in obj]
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {', '.join(missing)} (every line needs prompt and target)")
+        for k in REQUIRED_KEYS:
+            if not isinstance(obj[k], str) or not obj[k].strip():
+                raise ValueError(f"{where}: {k} must be a non-empty string; got {obj[k]!r}")
+        split = obj.pop("split", "id")
+        if split not in ("id", "ood"):
+            raise ValueError(f"{where}: split must be 'id' or 'ood'; got {split!r}")
+        if "set" in obj and obj["set"] not in SETS:
+            raise ValueError(f"{where}: set must be one of {SETS}; got {obj['set']!r}")
+        if split == "ood" and obj.get("set", "test") != "test":
+            raise ValueError(f"{where}: an ood line is test data; drop its set or make it 'test'")
+        prompt, target = obj.pop("prompt"), obj.pop("target")
+        out.append((lineno, make_record(prompt, target, split, **obj)))
     if not out:
         raise ValueError(f"task file {path} has no samples (it is empty or blank)")
     return out

@@ -23,7 +23,6 @@ whole gold sequence (it is tokenised by the model's tokenizer, without special t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .jsonl import iter_json_objects
 from .synthetic import N_ELEMENTS, NOISE_VALUES, ArithmeticSpec, arithmetic_sequence
 
 log = logging.getLogger(__name__)
@@ -166,30 +166,19 @@ def load_cnn_dailymail(path: str | Path | None = None, *, config: str = "1.0.0",
 
 def load_sequence_jsonl(path: str | Path, *, n: int | None = None, seed: int = 0) -> list[dict]:
     """Records from a JSONL file of ``{"prompt": ..., "target": ...}`` lines (module doc)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"JSONL file {path} does not exist")
     records = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(obj, dict) or "prompt" not in obj or "target" not in obj:
-                raise ValueError(f"{where}: every line needs a JSON object with prompt and target")
-            target = obj["target"]
-            if isinstance(target, list) and all(isinstance(t, str) for t in target):
-                target = " ".join(t.strip() for t in target)
-            if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
-                raise ValueError(f"{where}: prompt must be a non-empty string")
-            if not isinstance(target, str) or not target.strip():
-                raise ValueError(f"{where}: target must be a non-empty string (or a list of strings)")
-            records.append({**obj, "prompt": obj["prompt"], "target": target,
-                            "id": str(obj.get("id", lineno)), "split": str(obj.get("split", "test"))})
+    for where, lineno, obj in iter_json_objects(path):
+        if "prompt" not in obj or "target" not in obj:
+            raise ValueError(f"{where}: every line needs a JSON object with prompt and target")
+        target = obj["target"]
+        if isinstance(target, list) and all(isinstance(t, str) for t in target):
+            target = " ".join(t.strip() for t in target)
+        if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
+            raise ValueError(f"{where}: prompt must be a non-empty string")
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(f"{where}: target must be a non-empty string (or a list of strings)")
+        records.append({**obj, "prompt": obj["prompt"], "target": target,
+                        "id": str(obj.get("id", lineno)), "split": str(obj.get("split", "test"))})
     if not records:
         raise ValueError(f"JSONL file {path} has no samples (it is empty or blank)")
     return subsample(records, n, seed)

@@ -1,0 +1,114 @@
+"""Stress inputs for the Layer-by-Layer suite (Skean et al. 2025, §5 and App. E).
+
+Each stress is a sweep over one parameter; every value runs the suite (without the
+augmentation metrics) on perturbed token sequences and writes rows with two extra columns,
+``stress`` and ``stress_value``:
+
+- ``repetition`` (p): the paper's "increasing repetition": each content token is replaced
+  with probability p by ONE token drawn per prompt from the prompt itself (App. E.1's
+  examples repeat a single word: "Mint records Mint Mint Mint gold dollars ..."). p = 0 is
+  the unperturbed prompt; p = 1 repeats one token throughout.
+- ``randomness`` (p): each content token is replaced with probability p by a token drawn
+  uniformly from the vocabulary, special tokens excluded (App. E.2). The length in tokens
+  does not change.
+- ``length`` (n): every prompt with at least n content tokens, truncated to its first n
+  (plus the tokenizer's special tokens; prompts shorter than n are left out of that value,
+  ``n_samples`` says how many remain).
+
+Perturbations act on content tokens only (the tokenizer's special tokens, [CLS]/[SEP] or
+BOS, are added back afterwards) and are seeded per (seed, stress, value, prompt index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .layers import LayerSuiteSettings, StateReader, measure_sequences
+
+STRESSES = ("repetition", "randomness", "length")
+
+
+def _rng(seed: int, kind: str, value: float, prompt_index: int) -> np.random.Generator:
+    """Seeded by (seed, stress, value, prompt): a value's perturbation does not depend on the others swept."""
+    return np.random.default_rng([int(seed), STRESSES.index(kind), int(round(value * 1e6)), int(prompt_index)])
+
+
+def _check_p(p: float, what: str) -> float:
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{what} probabilities must lie in [0, 1]; got {p}")
+    return p
+
+
+def repeat_tokens(ids: Sequence[int], p: float, rng: np.random.Generator) -> list[int]:
+    """Replace each token with probability p by one token drawn from the prompt itself."""
+    ids = list(ids)
+    if not ids:
+        return ids
+    token = ids[int(rng.integers(len(ids)))]
+    hit = rng.random(len(ids)) < p
+    return [token if h else t for t, h in zip(ids, hit, strict=True)]
+
+
+def randomize_tokens(ids: Sequence[int], p: float, rng: np.random.Generator, vocab: np.ndarray) -> list[int]:
+    """Replace each token with probability p by a token drawn uniformly from ``vocab``."""
+    ids = list(ids)
+    hit = rng.random(len(ids)) < p
+    draws = vocab[rng.integers(len(vocab), size=len(ids))]
+    return [int(d) if h else t for t, h, d in zip(ids, hit, draws, strict=True)]
+
+
+def content_vocabulary(tokenizer) -> np.ndarray:
+    """Token ids of the tokenizer's vocabulary without its special tokens."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    return np.array([i for i in range(len(tokenizer)) if i not in special], dtype=np.int64)
+
+
+def stress_rows(
+    reader: StateReader,
+    texts: Sequence[str],
+    settings: LayerSuiteSettings | None = None,
+    *,
+    repetition: Sequence[float] = (),
+    randomness: Sequence[float] = (),
+    lengths: Sequence[int] = (),
+    split: str = "texts",
+    step: int | None = None,
+    extra: dict | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Run the three stress sweeps (any subset) and return their rows."""
+    s = settings or LayerSuiteSettings()
+    ps_rep = [_check_p(p, "repetition") for p in repetition]
+    ps_rand = [_check_p(p, "randomness") for p in randomness]
+    ns = [int(n) for n in lengths]
+    if any(n < s.min_tokens for n in ns):
+        raise ValueError(f"prompt lengths must be >= {s.min_tokens} tokens; got {ns}")
+    content = reader.content_ids(texts)
+    vocab = content_vocabulary(reader.tokenizer) if ps_rand else None
+    rows: list[dict] = []
+    sets = [("repetition", v) for v in ps_rep] + [("randomness", v) for v in ps_rand] + [("length", v) for v in ns]
+    for kind, value in sets:
+        if kind == "length":
+            seqs = [reader.with_specials(c[:value]) for c in content if len(c) >= value]
+            if len(seqs) < 2:
+                raise ValueError(
+                    f"stress length={value}: only {len(seqs)} prompt(s) have {value} tokens or more; "
+                    "use shorter lengths or longer prompts"
+                )
+        else:
+            seqs = []
+            for i, c in enumerate(content):
+                rng = _rng(s.seed, kind, value, i)
+                c = repeat_tokens(c, value, rng) if kind == "repetition" else randomize_tokens(c, value, rng, vocab)
+                seqs.append(reader.with_specials(c))
+        more = {**(extra or {}), "stress": kind, "stress_value": float(value)}
+        res = measure_sequences(reader, seqs, s, split=split, step=step, texts=None, extra=more,
+                                progress=progress)
+        rows += res.rows
+    return rows
+
+
+__all__ = ["STRESSES", "content_vocabulary", "randomize_tokens", "repeat_tokens", "stress_rows"]
