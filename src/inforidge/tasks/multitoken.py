@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .jsonl import iter_json_objects
-from .synthetic import N_ELEMENTS, NOISE_VALUES, ArithmeticSpec, arithmetic_sequence
+from .synthetic import N_ELEMENTS, ArithmeticSpec, generate_arithmetic
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +198,10 @@ def continued_arithmetic(n: int, *, k: int = 10, split: str = "id", seed: int = 
     moduli = [spec.train_modulus] if split == "id" else list(spec.ood_moduli)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0 if split == "id" else 1]))
     records = []
-    for i in range(n):
-        p = int(rng.choice(moduli))
-        s0, d = int(rng.integers(0, p)), int(rng.integers(1, p))
-        noise = rng.integers(0, NOISE_VALUES, size=N_ELEMENTS - 1).tolist()
-        prompt, _, _ = arithmetic_sequence(s0, d, p, noise)
+    for i, r in enumerate(generate_arithmetic(n, moduli, rng, split)):
+        p, s0, d = r["modulus"], r["s0"], r["d"]
         signals = [(s0 + j * d) % p for j in range(N_ELEMENTS - 1, N_ELEMENTS - 1 + k)]
-        records.append({"prompt": prompt, "target": " ".join(f"S{s}" for s in signals), "id": f"{split}-{i}",
+        records.append({"prompt": r["prompt"], "target": " ".join(f"S{s}" for s in signals), "id": f"{split}-{i}",
                         "split": split, "modulus": p, "s0": s0, "d": d})
     return records
 
