@@ -1,4 +1,4 @@
-"""Command line: ``inforidge demo | paper | run | sweep | analyze | config | env``."""
+"""Command line: ``inforidge demo | paper | run | sweep | analyze | generate-info | layers | config | env``."""
 
 from __future__ import annotations
 
