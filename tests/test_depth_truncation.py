@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from conftest import tiny_overrides
 from inforidge.config import load_config
 from inforidge.model import config_num_layers, default_gpt2, locate_parts, truncate_blocks
-from inforidge.paper import PaperConfig, depth_config, main_depth
+from inforidge.paper import PaperConfig, depth_config, main_depth, write_paper_report
 from inforidge.run import run
 
 
@@ -69,3 +69,6 @@ def test_depth_run_fine_tunes_a_truncated_pretrained_model(word_tokenizer, tmp_p
     layers = out.table.frame.query("metric == 'predictive_information'")["layer"]
     assert sorted(layers.unique()) == [0, 1]
     assert load_config(out.run_dir / "config.yaml").model.keep_blocks == 1
+    # The combined report says what the depth runs are.
+    report, _ = write_paper_report(tmp_path, {"main": out.run_dir, "overfit": out.run_dir}, {1: out.run_dir})
+    assert f"`{path}` cut to its first k blocks (its final norm and LM head kept)" in report.read_text()

@@ -59,6 +59,7 @@ def test_paper_runs_main_depth_and_overfit_and_writes_one_report(tmp_path):
     for s in ("main/report.md", "depth_1/report.md", "## Depth threshold", "## Overfitting",
               "figures/depth_threshold.png", "figures/overfitting.png"):
         assert s in report, s
+    assert "GPT-2 trained from scratch with k blocks" in report
     assert "in-distribution: " in report and ("k ∈" in report or "no depth shows" in report)
     assert (root / "figures" / "depth_threshold.png").exists() and (root / "figures" / "overfitting.png").exists()
     # A second call resumes: nothing is trained again, the table is unchanged.

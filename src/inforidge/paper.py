@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .config import RunConfig, apply_overrides, from_dict
+from .config import RunConfig, apply_overrides, from_dict, load_config
 from .markdown import markdown_table
 
 
@@ -280,6 +280,9 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
     dsum = depth_summary(depth_runs)
     osum = overfit_summary(runs["main"], runs["overfit"])
     rel = {name: d.relative_to(root) for name, d in runs.items()}
+    pretrained = load_config(runs["main"] / "config.yaml").model.name_or_path
+    depth_models = (f"`{pretrained}` cut to its first k blocks (its final norm and LM head kept), then fine-tuned"
+                    if pretrained else "GPT-2 trained from scratch with k blocks")
     lines = [
         "# InfoRidge — synthetic reproduction",
         "",
@@ -291,7 +294,7 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         f"ablation) is in [its report]({rel['main']}/report.md).",
         "",
         "## Depth threshold (paper Fig. 3)",
-        "GPT-2 trained from scratch with k blocks (otherwise the main config; the k equal to the main run's "
+        f"{depth_models} (otherwise the main config; the k equal to the main run's "
         "depth is the main run itself); final null-corrected "
         "predictive information against the depth fraction l / L (post view). Ridge = the runs' own "
         "criterion (peak before the last layer, paired drop > max(2·std over seeds, 0.02 bits)).",
