@@ -30,7 +30,7 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/inforidge demo
 
-# The full synthetic reproduction (runs/paper/; about 16 min on 2 cores, see README). Resumable.
+# The full synthetic reproduction (runs/paper/; about 1 h on 2 cores, see README). Resumable.
 paper: install
 	$(VENV)/bin/inforidge paper
 

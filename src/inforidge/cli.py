@@ -53,7 +53,7 @@ def paper(config: Path | None = typer.Option(None, help="YAML with the main run 
                                              "(default: the bundled configs/paper.yaml)."),
           overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """The synthetic reproduction: main run (12 layers, every analysis), depth-threshold runs and an
-    overfitting run under runs/paper/, then one combined report (resumable; takes hours on a CPU)."""
+    overfitting run under runs/paper/, then one combined report (resumable; about 1 h on 2 CPU cores)."""
     from .paper import load_paper_config, run_paper
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
