@@ -51,7 +51,9 @@ def test_truncation_rejects_depths_out_of_range():
         with pytest.raises(ValueError, match="1 <= k <= 2"):
             truncate_blocks(model, k)
     with pytest.raises(ValueError, match="keep_blocks must be >= 1"):
-        load_config(None, ["model.keep_blocks=0"])
+        load_config(None, ["model.keep_blocks=0", "model.name_or_path=some/lm"])
+    with pytest.raises(ValueError, match="set model.n_layer instead"):
+        load_config(None, ["model.keep_blocks=2"])
 
 
 def test_depth_run_fine_tunes_a_truncated_pretrained_model(word_tokenizer, tmp_path):

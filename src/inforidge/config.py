@@ -111,8 +111,12 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {DTYPES}; got {self.dtype!r}")
-        if self.keep_blocks is not None and int(self.keep_blocks) < 1:
-            raise ValueError(f"model.keep_blocks must be >= 1 (or empty for all blocks); got {self.keep_blocks}")
+        if self.keep_blocks is not None:
+            if isinstance(self.keep_blocks, bool) or not isinstance(self.keep_blocks, int) or self.keep_blocks < 1:
+                raise ValueError(f"model.keep_blocks must be >= 1 (an integer, or empty for all blocks); got {self.keep_blocks}")
+            if not self.name_or_path:
+                raise ValueError("model.keep_blocks truncates a pretrained model (model.name_or_path); "
+                                 "for the default GPT-2 set model.n_layer instead")
 
     def from_pretrained_kwargs(self) -> dict[str, Any]:
         """The options passed to ``from_pretrained`` (unset ones left to transformers)."""

@@ -71,6 +71,7 @@ def probe_scores(
         defaults: L2, C = 1) on standardised features (the scaler is fitted on each training
         fold only). The same folds are used for every layer.
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -103,9 +104,6 @@ def probe_scores(
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         with warnings.catch_warnings():
             # Perfectly separable folds make lbfgs hit max_iter while already at 100 %.
-            warnings.simplefilter("ignore", category=UserWarning)
-            from sklearn.exceptions import ConvergenceWarning
-
             warnings.simplefilter("ignore", category=ConvergenceWarning)
             acc = cross_val_score(probe, x, y, cv=splitter, scoring="accuracy", error_score="raise")
         scores[layer] = float(np.mean(acc))

@@ -50,7 +50,7 @@ Conventions (each also recorded in the rows or stated in the report):
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import itertools
 import json
 import logging
 import math
@@ -169,15 +169,6 @@ def builtin_corpus() -> list[str]:
     return out
 
 
-def _take(it: Iterable[str], limit: int | None) -> list[str]:
-    out = []
-    for t in it:
-        if limit is not None and len(out) >= limit:
-            break
-        out.append(t)
-    return out
-
-
 def _iter_text_file(path: Path, unit: str) -> Iterator[str]:
     if unit == "line":
         with path.open(encoding="utf-8") as f:
@@ -270,7 +261,7 @@ def load_texts(
             )
         name = path.stem
         it = _iter_jsonl(path, text_field) if path.suffix.lower() == ".jsonl" else _iter_text_file(path, unit)
-    texts = _take(it, max_prompts)
+    texts = list(itertools.islice(it, max_prompts))
     if not texts:
         raise ValueError(
             f"the text source {spec!r} holds no non-empty prompts; give a file with at least two "
@@ -341,13 +332,6 @@ def load_model(
     tkw = {} if tokenizer is not None else kw
     tok = AutoTokenizer.from_pretrained(str(tokenizer if tokenizer is not None else name_or_path), **tkw)
     return model, tok, kind
-
-
-def _accepts(model, name: str) -> bool:
-    try:
-        return name in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class StateReader:
@@ -486,16 +470,6 @@ def _pool(h: Tensor, mask: Tensor) -> Tensor:
     return (h.to(torch.float64) * m).sum(1) / m.sum(1)
 
 
-def _prompt_effective_rank(z: Tensor, mask: Tensor) -> Tensor:
-    """effective_rank per prompt of (B, T, D) states. When T < D it is applied to the
-    transposed (D, T) matrices with padding rows zeroed: the same singular values (zero rows
-    add none), but the SVD of a tall matrix is several times faster on CPUs."""
-    if z.shape[1] < z.shape[2]:
-        zt = (z * mask.to(z.dtype).unsqueeze(-1)).transpose(1, 2)
-        return effective_rank(zt)
-    return effective_rank(z, mask)
-
-
 @dataclass
 class _Reservoir:
     """The ``cap`` items with the smallest seeded keys: a uniform random subset of a stream."""
@@ -606,7 +580,7 @@ def _run_stream(
             pe = prompt_entropy(z, mask, s.alpha, s.base)
             vals = {
                 "prompt_entropy": pe.raw, "prompt_entropy_normalized": pe.normalized,
-                "effective_rank": _prompt_effective_rank(z, mask), "curvature": curvature(z, mask),
+                "effective_rank": effective_rank(z, mask), "curvature": curvature(z, mask),
             }
             for m, v in vals.items():
                 v = v.detach().cpu().numpy()
@@ -747,7 +721,7 @@ def sublayer_rows(model, tokenizer, texts: Sequence[str], s: LayerSuiteSettings,
     from .sublayer import sublayer_entropy_rows
 
     return sublayer_entropy_rows(model, tokenizer, list(texts), batch_size=s.batch_size, max_length=s.max_length,
-                                 alpha=s.alpha, base=s.base, seed=s.seed, split=split)
+                                 alpha=s.alpha, base=s.base, seed=s.seed, split=split, min_tokens=s.min_tokens)
 
 
 def probe_and_correlate(
@@ -865,20 +839,6 @@ def _finished_targets(frame: pd.DataFrame) -> set[tuple[str, int | None]]:
     return {(str(m), None if pd.isna(st) else int(st)) for m, st in pairs.itertuples(index=False)}
 
 
-def _with_context(rows: list[dict], context: dict, n_layers: int) -> list[dict]:
-    """Rows of another module with this run's identity (step, model, checkpoint...) on top."""
-    out = []
-    for r in rows:
-        r = {**r, **context}
-        if "depth_fraction" not in r and r.get("layer") is not None:
-            try:
-                r["depth_fraction"] = float(r["layer"]) / n_layers
-            except (TypeError, ValueError):
-                pass
-        out.append(r)
-    return out
-
-
 def run_layers(
     models: Sequence[str],
     source: str | Path = BUILTIN,
@@ -976,8 +936,8 @@ def run_layers(
                                 lengths=lengths, split=src.name, step=t.step, extra=context, progress=progress)
         ctx = {"step": t.step, "model": t.label, "n_layers": reader.n_layers, "kind": reader.kind, **context}
         if sublayers:
-            rows += _with_context(sublayer_rows(model, tok, src.texts[: s.n_samples], s, split=src.name),
-                                  ctx, reader.n_layers)
+            # Sub-layer rows carry their own depth_fraction; this run's identity goes on top.
+            rows += [{**r, **ctx} for r in sublayer_rows(model, tok, src.texts[: s.n_samples], s, split=src.name)]
         if probe is not None:
             score, corr = probe_and_correlate(reader, probe[0], probe[1], res.wide(), s, folds=probe_folds,
                                               progress=progress)
@@ -986,9 +946,7 @@ def run_layers(
                       "value": float(v), "seed": s.seed, "n_samples": len(probe[0]),
                       "final_norm": reader.final_norm, "depth_fraction": int(layer) / reader.n_layers}
                      for layer, v in score.items()]
-            corr = corr.reset_index() if "metric" not in corr.columns else corr.copy()
-            if "metric" not in corr.columns:
-                corr = corr.rename(columns={corr.columns[0]: "metric"})
+            corr = corr.copy()
             corr.insert(0, "checkpoint", t.checkpoint)
             corr.insert(0, "step", t.step)
             corr.insert(0, "model", t.label)

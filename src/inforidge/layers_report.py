@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .markdown import markdown_table  # noqa: E402
-from .plots import write_figures  # noqa: E402
+from .plots import _units, base_units, write_figures  # noqa: E402
 
 UNITS = {
     "prompt_entropy": "entropy", "dataset_entropy": "entropy", "lidar": "entropy", "dime": "entropy",
@@ -46,11 +46,7 @@ def _curve_label(model, step) -> str:
 
 def _unit(df: pd.DataFrame, metric: str) -> str:
     u = UNITS.get(metric, "")
-    if u == "entropy":
-        b = df["base"].dropna()
-        base = float(b.iloc[0]) if len(b) else 2.0
-        u = "bits" if base == 2 else "nats" if abs(base - np.e) < 1e-9 else f"log{base:g}"
-    return u
+    return _units(df) if u == "entropy" else u
 
 
 def depth_figure(df: pd.DataFrame, metric: str):
@@ -135,7 +131,7 @@ def write_layers_report(
 ) -> Path:
     """``<out_dir>/report.md``: settings, per-layer tables, figures, stress and probe sections."""
     s = settings
-    units = "bits" if s is None or s.base == 2 else f"log base {s.base:g}"
+    units = base_units(2.0 if s is None else s.base)
     lines = ["# Layer-by-Layer representation metrics", ""]
     lines += [
         f"Text source: `{source}` ({n_prompts} prompts read). Metrics of Skean et al. 2025 (METHOD §7) for "
@@ -174,8 +170,9 @@ def write_layers_report(
         for kind, g in stress[stress["metric"] == "prompt_entropy"].groupby("stress"):
             w = g.pivot_table(index="stress_value", columns="layer", values="value", aggfunc="mean")
             w.columns = [f"layer {c}" for c in w.columns]
-            lines += [f"### {kind}", "", markdown_table(w.reset_index()), "",
-                      f"![stress_{kind}](figures/stress_{kind}.png)", ""]
+            lines += [f"### {kind}", "", markdown_table(w.reset_index()), ""]
+            if f"stress_{kind}" in figures:
+                lines += [f"![stress_{kind}](figures/stress_{kind}.png)", ""]
     if correlations is not None and len(correlations):
         lines += ["## Relation to downstream quality", "",
                   "Linear-probe accuracy (logistic regression, cross-validated) on mean-pooled features of each "

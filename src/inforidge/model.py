@@ -177,8 +177,12 @@ class ForwardCapture:
     logits: Tensor | None
 
 
-def _accepts(model: nn.Module, name: str) -> bool:
-    return name in inspect.signature(model.forward).parameters
+def accepts_argument(model: nn.Module, name: str) -> bool:
+    """Whether ``model.forward`` takes ``name`` (False when its signature cannot be read)."""
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @torch.no_grad()
@@ -203,9 +207,9 @@ def forward_with_final_norm(
         captured["post"] = output[0] if isinstance(output, tuple) else output
 
     kwargs = {}
-    if _accepts(model, "position_ids"):
+    if accepts_argument(model, "position_ids"):
         kwargs["position_ids"] = position_ids_from_mask(attention_mask)
-    if not all_logits and _accepts(model, "logits_to_keep"):
+    if not all_logits and accepts_argument(model, "logits_to_keep"):
         kwargs["logits_to_keep"] = 1
     handle = parts.final_norm.register_forward_hook(grab, with_kwargs=True)
     try:

@@ -142,14 +142,16 @@ def run_paper(base: RunConfig, paper: PaperConfig, *, progress: bool = True) -> 
     root.mkdir(parents=True, exist_ok=True)
     (root / "paper.yaml").write_text(yaml.safe_dump(
         {**base.to_dict(), "paper": dataclasses.asdict(paper)}, sort_keys=False))
+    # Check the depths before training anything: a pretrained model cannot grow blocks.
+    full_depth = main_depth(base)
+    too_deep = [k for k in paper.depths if int(k) > full_depth]
+    if base.model.name_or_path and too_deep:
+        raise ValueError(f"paper.depths lists {too_deep}, but {base.model.name_or_path} has only {full_depth} blocks")
     runs: dict[str, Path] = {}
     main = run(sub_config(base, "main", paper), progress=progress)
     runs["main"] = main.run_dir
     depth_runs: dict[int, Path] = {}
-    full_depth = main_depth(base)
     for k in sorted({int(k) for k in paper.depths}):
-        if k > full_depth:
-            raise ValueError(f"paper.depths lists {k}, but the main model has only {full_depth} blocks")
         if k == full_depth:
             depth_runs[k] = main.run_dir
             continue

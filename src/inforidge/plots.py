@@ -19,9 +19,13 @@ def _sel(df, metric, split=None, view="post"):
     return s if split is None else s[s["split"] == split]
 
 
-def _units(df) -> str:
-    base = float(df["base"].dropna().iloc[0]) if "base" in df and df["base"].notna().any() else 2.0
+def base_units(base: float) -> str:
+    """The unit of an entropy in log base ``base``: bits, nats or log<base>."""
     return "bits" if base == 2 else "nats" if abs(base - np.e) < 1e-9 else f"log{base:g}"
+
+
+def _units(df) -> str:
+    return base_units(float(df["base"].dropna().iloc[0]) if "base" in df and df["base"].notna().any() else 2.0)
 
 
 def information_heatmap(df: pd.DataFrame, metric: str = "predictive_information", view: str = "post"):

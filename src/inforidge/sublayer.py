@@ -44,7 +44,6 @@ model in eval mode (:func:`sublayer_entropy_rows` does).
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +54,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from .info.layer_metrics import prompt_entropy
-from .model import _candidate_paths, _resolve, position_ids_from_mask
+from .model import _candidate_paths, _resolve, accepts_argument, position_ids_from_mask
 
 POINTS = ("attn_out", "attn_residual", "mlp_out", "mlp_residual")
 METRIC = "sublayer_prompt_entropy"
@@ -164,6 +163,7 @@ class SublayerCapture:
         )
         self.states: dict[tuple[int, str], Tensor] = {}
         self._scratch: dict[tuple[int, str], Tensor] = {}
+        self._verified: set[int] = set()  # blocks whose layout was checked on a first pass
         self._handles: list[RemovableHandle] = []
         # Resolve every submodule before registering anything, so a failure leaves no hooks.
         plan = []
@@ -222,7 +222,9 @@ class SublayerCapture:
                 # The same addition the block performs (float addition commutes): exact.
                 attn_residual = h + attn_out
                 expected = h + attn_out + mlp_out if self.parallel else attn_residual + mlp_out
-                self._check(i, out, expected)
+                if i not in self._verified:  # the layout is fixed: verify each block once
+                    self._check(i, out, expected)
+                    self._verified.add(i)
             for point, value in zip(POINTS, (attn_out, attn_residual, mlp_out, out), strict=True):
                 self.states[(i, point)] = value
             for key in [k for k in s if k[0] == i]:
@@ -293,13 +295,6 @@ def capture_sublayers(model: nn.Module) -> Iterator[SublayerCapture]:
 # --------------------------------------------------------------------------------------------
 
 
-def _accepts(module: nn.Module, name: str) -> bool:
-    try:
-        return name in inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     enc = tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=True)
     return [list(ids) for ids in enc["input_ids"]]
@@ -339,6 +334,7 @@ def sublayer_entropy_rows(
     base: float = 2.0,
     seed: int = 0,
     split: str = "text",
+    min_tokens: int = 2,
 ) -> list[dict]:
     """Prompt entropy at every sub-layer point of every block, averaged over prompts.
 
@@ -350,13 +346,13 @@ def sublayer_entropy_rows(
     the base model runs (no LM head). For every (B, T, D) sub-layer state,
     :func:`inforidge.info.layer_metrics.prompt_entropy` (padding masked; centred,
     unit-norm tokens; linear kernel) gives one entropy per prompt; the value is the mean
-    over prompts. Texts with fewer than 2 tokens have no prompt entropy and are skipped
-    (with a warning); ``n_samples`` counts the prompts used.
+    over prompts. Texts with fewer than ``min_tokens`` tokens (at least 2: prompt entropy
+    needs two) are skipped (with a warning); ``n_samples`` counts the prompts used.
 
     Returns:
         One row per (block l = 1..L, point) with the standard result keys (step 0,
         ``split``, metric "sublayer_prompt_entropy", layer l, value, seed, n_samples, alpha,
-        base, kernel "linear", final_norm "pre": no final norm is applied) plus
+        base, kernel "linear", final_norm "pre" ("none" for post-LN encoders): no final norm is applied) plus
         ``sublayer`` (the point name) and ``depth_fraction`` (see :func:`depth_fraction`).
         ``seed`` is recorded only: the computation is deterministic.
     """
@@ -367,31 +363,32 @@ def sublayer_entropy_rows(
         raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
     if not texts:
         raise ValueError("texts is empty; sub-layer entropy needs at least one prompt")
-    if batch_size < 1 or max_length < 2:
-        raise ValueError(f"need batch_size >= 1 and max_length >= 2; got {batch_size}, {max_length}")
+    if batch_size < 1 or max_length < 2 or min_tokens < 2:
+        raise ValueError(f"need batch_size >= 1, max_length >= 2 and min_tokens >= 2; got {batch_size}, "
+                         f"{max_length}, {min_tokens}")
     side = getattr(tokenizer, "padding_side", "right")
     if side not in ("left", "right"):
         raise ValueError(f"tokenizer.padding_side must be 'left' or 'right'; got {side!r}")
 
     seqs = _encode(tokenizer, texts, max_length)
-    kept = [s for s in seqs if len(s) >= 2]
+    kept = [s for s in seqs if len(s) >= min_tokens]
     if not kept:
         raise ValueError(
-            f"none of the {len(texts)} texts has at least 2 tokens after tokenization; "
-            "prompt entropy needs at least 2 tokens per prompt"
+            f"none of the {len(texts)} texts has at least {min_tokens} tokens after tokenization; "
+            "give longer prompts (or a smaller min_tokens, at least 2)"
         )
     if len(kept) < len(seqs):
         warnings.warn(
-            f"skipped {len(seqs) - len(kept)} of {len(seqs)} texts with fewer than 2 tokens "
-            "(prompt entropy needs at least 2)", stacklevel=2,
+            f"skipped {len(seqs) - len(kept)} of {len(seqs)} texts with fewer than {min_tokens} tokens",
+            stacklevel=2,
         )
     pad_id = next((p for p in (getattr(tokenizer, "pad_token_id", None),
                                getattr(tokenizer, "eos_token_id", None)) if isinstance(p, int)), 0)
 
     runner = getattr(model, "base_model", model)  # skips the (B, T, V) LM head
     device = model.get_input_embeddings().weight.device
-    extra = {"use_cache": False} if _accepts(runner, "use_cache") else {}
-    with_positions = _accepts(runner, "position_ids")
+    extra = {"use_cache": False} if accepts_argument(runner, "use_cache") else {}
+    with_positions = accepts_argument(runner, "position_ids")
     sums: dict[tuple[int, str], float] = {}
     was_training = model.training
     model.eval()
@@ -415,6 +412,7 @@ def sublayer_entropy_rows(
         model.train(was_training)
 
     n = len(kept)
+    capture_style = _spec_for(model).style
     rows = []
     for layer in range(1, num_layers + 1):
         for point in POINTS:
@@ -422,7 +420,9 @@ def sublayer_entropy_rows(
                 "step": 0, "split": split, "metric": METRIC, "layer": layer,
                 "value": sums[(layer, point)] / n, "seed": int(seed), "n_samples": n,
                 "alpha": float(alpha), "base": float(base), "kernel": "linear", "sigma": None,
-                "final_norm": "pre", "label_view": None, "n_permutations": None,
+                # No final norm is applied; encoders (post-LN) have none to speak of.
+                "final_norm": "none" if capture_style == "post_ln" else "pre",
+                "label_view": None, "n_permutations": None,
                 "sublayer": point, "depth_fraction": depth_fraction(layer, point, num_layers),
             })
     return rows

@@ -341,7 +341,9 @@ def effective_rank(
         z, mask, "z", min_rows=1, shapes="(N, D) or a batch (B, N, D)"
     )
     x = _preprocess(x, valid, center, unit_norm)
-    s = torch.linalg.svdvals(x)
+    # Masked rows are zero, so the transpose has the same singular values; the SVD of the
+    # tall orientation is several times faster on CPUs (prompts are usually shorter than D).
+    s = torch.linalg.svdvals(x if x.shape[-2] >= x.shape[-1] else x.mT)
     total = s.sum(-1)
     if bool((total <= 0).any()):
         raise ValueError(
