@@ -22,6 +22,7 @@ from inforidge.generation import (
     token_group_rows,
 )
 from inforidge.info import gram_matrix, information_from_grams, sequence_gram
+from inforidge.info.sequence_kernel import sequence_gram_reference
 from inforidge.model import forward_with_final_norm, load_causal_lm, locate_parts
 from inforidge.stopwords import STOPWORDS, token_type, token_types
 from inforidge.tasks.multitoken import (
@@ -279,3 +280,37 @@ def test_command_runs_offline_on_the_synthetic_task(tiny_gpt2, word_tokenizer, t
     assert len((out / "generations.jsonl").read_text().splitlines()) == 12
     bad = CliRunner().invoke(app, ["generate-info", "--model", str(run), "--task", "jsonl", "--quiet"])
     assert bad.exit_code != 0 and "data path" in bad.output
+
+
+def _entropy_bits(k: torch.Tensor) -> float:
+    lam = torch.linalg.eigvalsh(k / torch.trace(k)).clamp_min(0)
+    return float(-(torch.special.xlogy(lam, lam)).sum() / np.log(2))
+
+
+def test_per_step_information_equals_a_direct_computation(tiny_gpt2, word_tokenizer):
+    """I(h_l^(t); Y) rows against Renyi-1 entropies computed here: Gaussian Gram of the
+    L2-normalised states written out, the double-loop sequence kernel, eigvalsh."""
+    recs = continued_arithmetic(10, k=3, seed=0)
+    gen = GenerationSettings(max_new_tokens=3)
+    out = generate_info(tiny_gpt2, word_tokenizer, recs, generation=gen,
+                        info=SequenceInfoSettings(n_permutations=2, type_seeds=[0], min_type_samples=2),
+                        progress=False)
+    df = out.table.frame
+    parts = locate_parts(tiny_gpt2)
+    states = generate_with_states(parts, word_tokenizer, [r["prompt"] for r in recs], gen)
+    emb, mask, _ = target_embeddings(parts, word_tokenizer, [r["target"] for r in recs])
+    ky = sequence_gram_reference(emb, mask, sigma=1.0).double()
+    h_y = _entropy_bits(ky)
+    n_layers = states.hidden.shape[1] - 1
+    for t in (0, 2):
+        for layer in range(n_layers + 1):
+            x = states.final_normed[t] if layer == n_layers else states.hidden[t, layer]
+            x = torch.nn.functional.normalize(x.double(), dim=1)
+            kx = torch.exp(-torch.cdist(x, x) ** 2 / 2)
+            mi = _entropy_bits(kx) + h_y - _entropy_bits(kx * ky)
+            row = df[(df["step"] == t) & (df["layer"] == layer) & (df["final_norm"] == "post")
+                     & (df["metric"] == "sequence_information")]
+            assert len(row) == 1
+            assert float(row["value"].iloc[0]) == pytest.approx(mi, abs=1e-6)
+    y_rows = df[(df["metric"] == "target_entropy") & (df["step"] == 0)]["value"]
+    assert float(y_rows.iloc[0]) == pytest.approx(h_y, abs=1e-6)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import ModelParts, forward_with_final_norm
+from .model import ModelParts, context_length, forward_with_final_norm
 
 LABEL_VIEWS = ("embedding_output", "token_embedding")
 FINAL_NORM_VIEWS = ("post", "pre")
@@ -98,9 +98,7 @@ def append_targets(input_ids: Tensor, attention_mask: Tensor, target_ids: Tensor
 
 
 def _check_length(parts: ModelParts, attention_mask: Tensor) -> None:
-    config = parts.model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    limit = getattr(text, "n_positions", None) or getattr(text, "max_position_embeddings", None)
+    limit = context_length(parts.model.config)
     longest = int(attention_mask.sum(1).max()) + 1  # + the appended target
     if limit is not None and longest > limit:
         raise ValueError(

@@ -52,7 +52,7 @@ from torch import Tensor
 from .extract import FINAL_NORM_VIEWS
 from .info import gram_matrix, information_from_grams
 from .info.sequence_kernel import sequence_gram
-from .model import ModelParts, locate_parts
+from .model import ModelParts, context_length, locate_parts
 from .stopwords import GROUPS, STOPWORDS_SOURCE, group_of, token_types
 
 log = logging.getLogger(__name__)
@@ -170,13 +170,6 @@ class GeneratedStates:
         return {g: groups == g for g in TYPE_GROUPS}
 
 
-def context_length(model) -> int | None:
-    """The model's maximum number of positions (n_positions / max_position_embeddings)."""
-    config = model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return getattr(text, "n_positions", None) or getattr(text, "max_position_embeddings", None)
-
-
 def prompt_token_ids(tokenizer, prompts: Sequence[str], budget: int | None) -> tuple[list[list[int]], int]:
     """Token ids of each prompt (with the tokenizer's special tokens), cut from the LEFT to
     ``budget`` tokens (a leading BOS stays); returns the ids and how many prompts were cut."""
@@ -283,7 +276,7 @@ def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],
     if len(prompts) == 0:
         raise ValueError("no prompts to generate from; the dataset is empty")
     model = parts.model
-    limit = context_length(model)
+    limit = context_length(model.config)
     t = gen.max_new_tokens
     if limit is not None and t >= limit:
         raise ValueError(f"max_new_tokens={t} leaves no room for a prompt in the model's {limit} positions; "

@@ -73,6 +73,7 @@ from .info.layer_metrics import (
     lidar,
     prompt_entropy,
 )
+from .model import config_num_layers, context_length
 from .results import ResultsTable, atomic_write
 
 log = logging.getLogger(__name__)
@@ -361,8 +362,7 @@ class StateReader:
             self.parts = locate_parts(model)
             self.n_layers = self.parts.num_layers
         else:
-            text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-            self.n_layers = int(text.num_hidden_layers)
+            self.n_layers = config_num_layers(model.config)
         limit = self._position_limit()
         self.max_length = int(min(max_length, limit)) if limit else int(max_length)
         pad = tokenizer.pad_token_id
@@ -372,10 +372,8 @@ class StateReader:
         self.left_pad = self.kind == "causal" and getattr(tokenizer, "padding_side", "right") == "left"
 
     def _position_limit(self) -> int | None:
-        c = self.model.config
-        text = c.get_text_config() if hasattr(c, "get_text_config") else c
-        lim = getattr(text, "n_positions", None) or getattr(text, "max_position_embeddings", None)
-        if lim and getattr(text, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        lim = context_length(self.model.config)
+        if lim and getattr(self.model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
             lim -= 2  # positions start at padding_idx + 1
         return int(lim) if lim else None
 

@@ -65,7 +65,7 @@ class LogitTransform:
 
     @classmethod
     def from_config(cls, config) -> LogitTransform:
-        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        text = _text_config(config)
         get = lambda name: getattr(text, name, None)  # noqa: E731
         return cls(multiply=get("logit_scale"), divide=get("logits_scaling"), softcap=get("final_logit_softcapping"))
 
@@ -321,6 +321,12 @@ _PER_LAYER_FIELDS = ("layer_types",)
 
 def _text_config(config):
     return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def context_length(config) -> int | None:
+    """The number of positions a model config allows (n_positions / max_position_embeddings), or None."""
+    text = _text_config(config)
+    return getattr(text, "n_positions", None) or getattr(text, "max_position_embeddings", None)
 
 
 def config_num_layers(config) -> int:
