@@ -309,8 +309,9 @@ def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],
                 f"the {name} contain {int(bad.sum())} NaN/inf values (first at index {where}); the model overflows "
                 "in its dtype: load it in float32 (or bfloat16 instead of float16)"
             )
-    types = [token_types(tokenizer, r) for r in new.tolist()]
-    texts = [tokenizer.decode(r, skip_special_tokens=True) for r in new.tolist()]
+    new_rows = new.tolist()
+    types = [token_types(tokenizer, r) for r in new_rows]
+    texts = [tokenizer.decode(r, skip_special_tokens=True) for r in new_rows]
     return GeneratedStates(hidden, post, new, torch.tensor([len(r) for r in rows]), cut, types, texts)
 
 

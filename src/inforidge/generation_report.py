@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .generation import SEQUENCE_METRIC, TYPE_GROUPS  # noqa: E402
-from .markdown import format_number, markdown_table  # noqa: E402
+from .markdown import markdown_table  # noqa: E402
 from .plots import _units, write_figures  # noqa: E402
 
 
@@ -109,9 +109,10 @@ def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[i
     if view not in set(df["final_norm"]):
         view = str(df["final_norm"].iloc[0])
     figs = {
-        "information_by_step": information_by_step(df, steps, view),
-        "information_step_heatmap": step_heatmap(df, view),
-        "content_vs_stopword": content_vs_stopword(df, view),
+        # Drawn one at a time by write_figures.
+        "information_by_step": lambda: information_by_step(df, steps, view),
+        "information_step_heatmap": lambda: step_heatmap(df, view),
+        "content_vs_stopword": lambda: content_vs_stopword(df, view),
     }
     return write_figures(figs, folder)
 
@@ -181,7 +182,7 @@ def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figu
                   f"mean over {d['seed'].nunique()} draws ({units}).", "", markdown_table(pd.DataFrame(tab)), ""]
     lines += ["## Examples", ""]
     for r, text in list(zip(records, states.texts, strict=True))[:3]:
-        lines += [f"- `{r.get('id')}` target: {format_number(None) if not r['target'] else repr(r['target'][:160])}",
+        lines += [f"- `{r.get('id')}` target: {r['target'][:160]!r}",
                   f"  generated: {text[:160]!r}"]
     lines += ["", "## Figures", ""]
     for name, path in figures.items():
