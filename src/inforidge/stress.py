@@ -89,6 +89,8 @@ def stress_rows(
     content = reader.content_ids(texts)
     vocab = content_vocabulary(reader.tokenizer) if ps_rand else None
     rows: list[dict] = []
+    # Identical inputs (p = 0 of repetition and of randomness) are measured once.
+    measured: dict[tuple, list[dict]] = {}
     sets = [("repetition", v) for v in ps_rep] + [("randomness", v) for v in ps_rand] + [("length", v) for v in ns]
     for kind, value in sets:
         if kind == "length":
@@ -105,9 +107,11 @@ def stress_rows(
                 c = repeat_tokens(c, value, rng) if kind == "repetition" else randomize_tokens(c, value, rng, vocab)
                 seqs.append(reader.with_specials(c))
         more = {**(extra or {}), "stress": kind, "stress_value": float(value)}
-        res = measure_sequences(reader, seqs, s, split=split, step=step, texts=None, extra=more,
-                                progress=progress)
-        rows += res.rows
+        key = tuple(map(tuple, seqs))
+        if key not in measured:
+            measured[key] = measure_sequences(reader, seqs, s, split=split, step=step, texts=None, extra=more,
+                                              progress=progress).rows
+        rows += [{**r, **more} for r in measured[key]]
     return rows
 
 
