@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import ModelParts, _accepts, position_ids_from_mask
+from .model import ModelParts, accepts_argument, position_ids_from_mask
 
 METRICS = ("attention_all", "attention_signal", "attention_last", "attention_sink")
 
@@ -173,7 +173,7 @@ def last_position_attention(parts: ModelParts, input_ids: Tensor, attention_mask
     device = parts.device
     ids, mask = input_ids.to(device), attention_mask.to(device)
     kwargs = {}
-    if _accepts(model, "position_ids"):
+    if accepts_argument(model, "position_ids"):
         kwargs["position_ids"] = position_ids_from_mask(mask)
     out = model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False, **kwargs)
     attentions = getattr(out, "attentions", None)
