@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from inforidge.model import default_gpt2
+from inforidge.models.loading import default_gpt2
 
 RESULTS = Path(__file__).parent / "results"
 

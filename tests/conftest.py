@@ -18,7 +18,7 @@ def tiny_task():
 
 @pytest.fixture(scope="session")
 def word_tokenizer(tiny_task):
-    from inforidge.tasks.tokenizer import build_word_tokenizer
+    from inforidge.tasks.tokenize import build_word_tokenizer
 
     return build_word_tokenizer(tiny_task.vocabulary)
 
@@ -26,7 +26,7 @@ def word_tokenizer(tiny_task):
 @pytest.fixture(scope="session")
 def tiny_gpt2(word_tokenizer, tmp_path_factory):
     """A 2-layer GPT-2 saved with save_pretrained and loaded back from disk (the user path)."""
-    from inforidge.model import default_gpt2, load_causal_lm
+    from inforidge.models.loading import default_gpt2, load_causal_lm
 
     model = default_gpt2(len(word_tokenizer), n_layer=2, n_embd=32, n_head=2, seed=1)
     path = tmp_path_factory.mktemp("tiny_gpt2")

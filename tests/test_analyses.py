@@ -10,21 +10,19 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 from typer.testing import CliRunner
 
 from conftest import tiny_overrides
-from inforidge.analyses import attention_stage, ridge_statistics_views
-from inforidge.attention import (
-    attention_profile,
-    eager_attention,
-    last_position_attention,
-    signal_token_mask,
-)
 from inforidge.cli import app
-from inforidge.config import load_config
+from inforidge.config.loading import load_config
+from inforidge.config.settings import MeasureSettings
+from inforidge.extract.attention import last_position_attention, signal_token_mask
 from inforidge.info import gram_matrix
-from inforidge.info.ridge import ridge_statistics
-from inforidge.measure import Evaluator, MeasureSettings
-from inforidge.model import locate_parts
-from inforidge.results import KEY
-from inforidge.run import run
+from inforidge.info.ridge import ridge_statistics, ridge_statistics_views
+from inforidge.measure.attention import attention_profile
+from inforidge.measure.predictive import Evaluator
+from inforidge.measure.rows import KEY
+from inforidge.models.parts import locate_parts
+from inforidge.models.surgery import eager_attention
+from inforidge.pipelines.analyze import attention_stage
+from inforidge.pipelines.run import run
 
 # ----------------------------------------------------------------------------- ridge statistics
 
@@ -64,7 +62,7 @@ def _tiny(kind):
 
 @pytest.fixture(scope="module")
 def tok():
-    from inforidge.tasks.tokenizer import build_word_tokenizer
+    from inforidge.tasks.tokenize import build_word_tokenizer
 
     return build_word_tokenizer(WORDS)
 

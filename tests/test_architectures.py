@@ -19,10 +19,12 @@ from transformers import (
     Qwen2Config,
 )
 
-from inforidge.extract import extract_states
-from inforidge.measure import target_token_ids
-from inforidge.model import forward_with_final_norm, load_causal_lm, locate_parts, validate_parts
-from inforidge.tasks.tokenizer import build_word_tokenizer
+from inforidge.extract.last_position import extract_states
+from inforidge.models.forward import forward_with_final_norm
+from inforidge.models.loading import load_causal_lm
+from inforidge.models.parts import locate_parts
+from inforidge.models.validate import validate_parts
+from inforidge.tasks.tokenize import build_word_tokenizer, target_token_ids
 
 WORDS = [f"w{i}" for i in range(40)]
 VOCAB = 48  # > len(tokenizer) = 43: unused rows, as in real checkpoints

@@ -3,7 +3,7 @@ import random
 import numpy as np
 import pytest
 
-from inforidge.augment import augment_pairs, build_augmenter, seeded
+from inforidge.tasks.augment import augment_pairs, build_augmenter, seeded
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",

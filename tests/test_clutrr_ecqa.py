@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_overrides
-from inforidge.config import describe_fields, load_config
-from inforidge.run import build_task, run
+from inforidge.config.loading import describe_fields, load_config
+from inforidge.pipelines.run import run
 from inforidge.tasks.clutrr import (
     WORDS,
     ClutrrGeneratorSpec,
@@ -23,6 +23,7 @@ from inforidge.tasks.clutrr import (
     write_clutrr_files,
 )
 from inforidge.tasks.ecqa import load_ecqa_task
+from inforidge.tasks.registry import build_task
 
 # The real CLUTRR CSVs live in shared/ beside the checkout (never copied into the project).
 REAL = Path(os.environ.get("INFORIDGE_CLUTRR_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "clutrr"))

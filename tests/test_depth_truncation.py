@@ -5,10 +5,14 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from conftest import tiny_overrides
-from inforidge.config import load_config
-from inforidge.model import config_num_layers, default_gpt2, locate_parts, truncate_blocks
-from inforidge.paper import PaperConfig, depth_config, main_depth, write_paper_report
-from inforidge.run import run
+from inforidge.config.loading import load_config
+from inforidge.config.schema import PaperConfig
+from inforidge.models.loading import default_gpt2
+from inforidge.models.parts import config_num_layers, locate_parts
+from inforidge.models.surgery import truncate_blocks
+from inforidge.pipelines.paper import depth_config, main_depth
+from inforidge.pipelines.run import run
+from inforidge.report.paper import write_paper_report
 
 
 def _llama(vocab: int) -> LlamaForCausalLM:

@@ -7,12 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inforidge.downstream import (
-    distance_correlation,
-    load_labelled_texts,
-    metric_score_correlations,
-    probe_scores,
-)
+from inforidge.info.correlation import distance_correlation
+from inforidge.measure.probes import metric_score_correlations, probe_scores
+from inforidge.tasks.corpora import load_labelled_texts
 
 LAYERS = list(range(8))
 

@@ -10,21 +10,20 @@ import pytest
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-from inforidge.generation import (
+from inforidge.config.settings import GenerationSettings, SequenceInfoSettings
+from inforidge.extract.generated import (
     GeneratedStates,
-    GenerationSettings,
-    SequenceInfoSettings,
-    generate_info,
     generate_with_states,
     prompt_token_ids,
     target_embeddings,
-    token_group_draws,
-    token_group_rows,
 )
 from inforidge.info import gram_matrix, information_from_grams, sequence_gram
 from inforidge.info.sequence_kernel import sequence_gram_reference
-from inforidge.model import forward_with_final_norm, load_causal_lm, locate_parts
-from inforidge.stopwords import STOPWORDS, token_type, token_types
+from inforidge.measure.sequence import token_group_draws, token_group_rows
+from inforidge.models.forward import forward_with_final_norm
+from inforidge.models.loading import load_causal_lm
+from inforidge.models.parts import locate_parts
+from inforidge.pipelines.generate_info import generate_info
 from inforidge.tasks.multitoken import (
     CNN_DM_SUFFIX,
     continued_arithmetic,
@@ -33,6 +32,7 @@ from inforidge.tasks.multitoken import (
     load_sequence_jsonl,
     parse_story,
 )
+from inforidge.tasks.stopwords import STOPWORDS, token_type, token_types
 
 
 @pytest.fixture(scope="module")

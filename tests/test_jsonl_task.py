@@ -10,12 +10,19 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from conftest import tiny_overrides
-from inforidge.config import describe_fields, load_config
-from inforidge.measure import Evaluator, MeasureSettings, one_multi_token_warning, target_token_ids
-from inforidge.run import build_model_and_tokenizer, build_task, run
+from inforidge.config.loading import describe_fields, load_config
+from inforidge.config.settings import MeasureSettings
+from inforidge.measure.predictive import Evaluator
+from inforidge.models.loading import build_model_and_tokenizer
+from inforidge.pipelines.run import run
 from inforidge.tasks import load_jsonl_task
-from inforidge.tasks.tokenizer import build_word_tokenizer
-from inforidge.training import tokenize_for_next_token
+from inforidge.tasks.registry import build_task
+from inforidge.tasks.tokenize import (
+    build_word_tokenizer,
+    one_multi_token_warning,
+    target_token_ids,
+    tokenize_for_next_token,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tiny_task.jsonl"
 
@@ -100,13 +107,13 @@ def test_multi_token_policy_keeps_the_first_token_and_warns_once(caplog):
     a, b, c = tok.convert_tokens_to_ids(["a", "b", "c"])
     with pytest.raises(ValueError, match="multi_token_target=first"):
         target_token_ids(tok, ["a b", "c"])
-    with caplog.at_level(logging.WARNING, logger="inforidge.measure"):
+    with caplog.at_level(logging.WARNING, logger="inforidge.tasks.tokenize"):
         assert target_token_ids(tok, ["a b", "c", "b c d"], "first").tolist() == [a, c, b]
     assert [r.getMessage()[:17] for r in caplog.records] == ["2 of 3 targets ar"]
     assert "'a b' -> 'a'" in caplog.records[0].getMessage()
     caplog.clear()
     records = [{"prompt": "d", "target": "a b"}, {"prompt": "d d", "target": "c"}] * 3
-    with caplog.at_level(logging.WARNING, logger="inforidge.measure"), one_multi_token_warning() as tally:
+    with caplog.at_level(logging.WARNING, logger="inforidge.tasks.tokenize"), one_multi_token_warning() as tally:
         data = tokenize_for_next_token(records, tok, "first")
         Evaluator(tok, {"id": records}, MeasureSettings(n_samples=6, seeds=[0]), multi_token_target="first")
     # Two tokenisations of the six records (training data, evaluation pool): one warning for both.
@@ -154,9 +161,9 @@ def test_run_end_to_end_on_a_jsonl_task_and_a_saved_llama(tiny_llama_folder, tmp
             "training.batch_size": 8, "training.epochs": 2, "tracking.steps": "[0,3]",
             "tracking.measure.n_samples": 4,
         })
-    with caplog.at_level(logging.WARNING, logger="inforidge.measure"):
+    with caplog.at_level(logging.WARNING, logger="inforidge.tasks.tokenize"):
         out = run(load_config(None, overrides), progress=False)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "inforidge.measure"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "inforidge.tasks.tokenize"]
     assert len(warnings) == 1 and "targets are longer than one token" in warnings[0]
     assert out.report_path.exists() and "task: jsonl" in out.report_path.read_text()
     df = pd.read_parquet(out.run_dir / "results.parquet")

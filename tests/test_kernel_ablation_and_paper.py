@@ -5,9 +5,9 @@ from typer.testing import CliRunner
 
 from conftest import tiny_overrides
 from inforidge.cli import app
-from inforidge.config import load_config
-from inforidge.results import KEY
-from inforidge.run import run
+from inforidge.config.loading import load_config
+from inforidge.measure.rows import KEY
+from inforidge.pipelines.run import run
 
 
 def test_kernel_ablation_adds_laplacian_and_polynomial_rows(tmp_path):

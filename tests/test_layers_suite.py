@@ -17,7 +17,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from inforidge.augment import augment_pairs
+from inforidge.config.settings import LayerSuiteSettings
+from inforidge.extract.token_states import StateReader
 from inforidge.info.layer_metrics import (
     curvature,
     dataset_entropy,
@@ -27,17 +28,13 @@ from inforidge.info.layer_metrics import (
     lidar,
     prompt_entropy,
 )
-from inforidge.layers import (
-    SUITE_METRICS,
-    LayerSuiteSettings,
-    StateReader,
-    builtin_corpus,
-    load_model,
-    load_texts,
-    measure_layers,
-    run_layers,
-)
-from inforidge.stress import randomize_tokens, repeat_tokens, stress_rows
+from inforidge.measure.layer_suite import SUITE_METRICS, measure_layers
+from inforidge.measure.stress import stress_rows
+from inforidge.models.loading import load_model
+from inforidge.pipelines.layers import run_layers
+from inforidge.tasks.augment import augment_pairs
+from inforidge.tasks.corpora import builtin_corpus, load_texts
+from inforidge.tasks.perturb import randomize_tokens, repeat_tokens
 
 WORDS = ("the a of and to in is was for on that with as by at from it an be this are or which his her "
          "model layer token entropy river city music water light night house story world time year day "
@@ -362,7 +359,7 @@ def test_cli_layers(model_dirs, tmp_path):
 
 
 def test_correlation_of_a_metric_equal_to_the_score_is_one():
-    from inforidge import downstream
+    from inforidge.measure import probes as downstream
 
     score = pd.Series([0.2, 0.5, 0.9, 0.7, 0.4], index=range(5))
     metrics = pd.DataFrame({"same": score.to_numpy(), "reversed": -score.to_numpy()}, index=range(5))

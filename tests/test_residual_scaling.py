@@ -1,4 +1,4 @@
-"""Residual scaling coefficients (inforidge.scaling) on tiny random GPT-2 and Llama models."""
+"""Residual scaling coefficients (inforidge.measure.scaling) on tiny random GPT-2 and Llama models."""
 
 import copy
 
@@ -7,15 +7,12 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from inforidge.model import ModelParts, default_gpt2, locate_parts
-from inforidge.results import ResultsTable
-from inforidge.scaling import (
-    ResidualScaling,
-    _evaluate,
-    fit_residual_scales,
-    residual_scale_rows,
-)
-from inforidge.training import tokenize_for_next_token
+from inforidge.measure.scaling import _evaluate, fit_residual_scales, residual_scale_rows
+from inforidge.models.loading import default_gpt2
+from inforidge.models.parts import ModelParts, locate_parts
+from inforidge.models.surgery import ResidualScaling
+from inforidge.results.table import ResultsTable
+from inforidge.tasks.tokenize import tokenize_for_next_token
 
 
 def tiny_llama(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:

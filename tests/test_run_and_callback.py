@@ -7,16 +7,14 @@ from typer.testing import CliRunner
 
 from conftest import tiny_overrides
 from inforidge.cli import app
-from inforidge.config import load_config
-from inforidge.measure import Evaluator, MeasureSettings
-from inforidge.results import KEY, ResultsTable
-from inforidge.run import run
-from inforidge.training import (
-    InfoRidgeCallback,
-    collator,
-    log_spaced_steps,
-    tokenize_for_next_token,
-)
+from inforidge.config.loading import load_config
+from inforidge.config.settings import MeasureSettings
+from inforidge.measure.predictive import Evaluator
+from inforidge.measure.rows import KEY
+from inforidge.pipelines.run import run
+from inforidge.pipelines.tracking import InfoRidgeCallback, log_spaced_steps
+from inforidge.results.table import ResultsTable
+from inforidge.tasks.tokenize import collator, tokenize_for_next_token
 
 
 def test_log_spaced_steps():

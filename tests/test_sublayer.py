@@ -20,15 +20,9 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from inforidge.extract.sublayers import ARCHITECTURES, POINTS, SublayerSpec, capture_sublayers
 from inforidge.info.layer_metrics import prompt_entropy
-from inforidge.sublayer import (
-    ARCHITECTURES,
-    POINTS,
-    SublayerSpec,
-    capture_sublayers,
-    depth_fraction,
-    sublayer_entropy_rows,
-)
+from inforidge.measure.sublayer import depth_fraction, sublayer_entropy_rows
 
 WORDS = "the cat sat on a mat dog ran far away big small red blue green tree house".split()
 TEXTS = [

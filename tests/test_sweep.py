@@ -9,12 +9,16 @@ from typer.testing import CliRunner
 
 from conftest import tiny_overrides
 from inforidge.cli import app
-from inforidge.config import load_config
-from inforidge.measure import Evaluator, MeasureSettings
-from inforidge.model import load_causal_lm, locate_parts
-from inforidge.results import KEY
-from inforidge.run import build_task, run
-from inforidge.sweep import Checkpoint, discover_checkpoints, sweep, weight_hash
+from inforidge.config.loading import load_config
+from inforidge.config.settings import MeasureSettings
+from inforidge.measure.predictive import Evaluator
+from inforidge.measure.rows import KEY
+from inforidge.models.checkpoints import Checkpoint, discover_checkpoints, weight_hash
+from inforidge.models.loading import load_causal_lm
+from inforidge.models.parts import locate_parts
+from inforidge.pipelines.run import run
+from inforidge.pipelines.sweep import sweep
+from inforidge.tasks.registry import build_task
 
 SETTINGS = MeasureSettings(n_samples=16, seeds=[0, 1], n_permutations=2)
 
@@ -92,7 +96,7 @@ def test_sweep_writes_one_table_equal_to_hand_measurement(trained, swept):
     # The rows of checkpoint-2 equal Evaluator.measure run by hand on that checkpoint.
     ckpt = run_dir / "checkpoints" / "checkpoint-2"
     model = load_causal_lm(ckpt)
-    from inforidge.sweep import _load_tokenizer
+    from inforidge.models.loading import _load_tokenizer
 
     ev = Evaluator(_load_tokenizer(ckpt), {"id": build_task(cfg).splits["test_id"], "ood": build_task(cfg).splits["test_ood"]},
                    SETTINGS, multi_token_target=cfg.task.multi_token_target)
@@ -143,7 +147,7 @@ def test_identical_weights_are_reported(trained, tmp_path, caplog, monkeypatch):
     kw = {"multi_token_target": cfg.task.multi_token_target, "progress": False}
     with pytest.raises(ValueError, match="holds no tokenizer"):
         sweep(discover_checkpoints(folder), build_task(cfg), SETTINGS, None, **kw)
-    with caplog.at_level(logging.WARNING, logger="inforidge.sweep"):
+    with caplog.at_level(logging.WARNING, logger="inforidge.pipelines.sweep"):
         res = sweep(discover_checkpoints(folder), build_task(cfg), SETTINGS, None, tokenizer=run_dir / "model", **kw)
     a, b = (str((folder / f"checkpoint-{s}").resolve()) for s in (2, 3))
     assert res.duplicates == [[a, b]]
@@ -176,7 +180,8 @@ def test_sweep_cli_needs_a_task_for_a_foreign_folder(tmp_path):
 
 
 def test_cli_checkpoint_names_resolve_to_folders_and_revisions(trained):
-    from inforidge.sweep import _split_sweep_section, resolve_checkpoints
+    from inforidge.models.checkpoints import resolve_checkpoints
+    from inforidge.pipelines.sweep import _split_sweep_section
 
     run_dir, _ = trained
     got = resolve_checkpoints(run_dir, ["checkpoint-2", "EleutherAI/pythia-70m@step1"])

@@ -5,11 +5,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from inforidge.extract import extract_batched, extract_states, last_positions
-from inforidge.measure import target_token_ids
-from inforidge.model import locate_parts
+from inforidge.extract.batching import last_positions
+from inforidge.extract.last_position import extract_batched, extract_states
+from inforidge.models.parts import locate_parts
 from inforidge.tasks import ArithmeticSpec, build_arithmetic_task
 from inforidge.tasks.synthetic import arithmetic_sequence
+from inforidge.tasks.tokenize import target_token_ids
 
 
 def test_arithmetic_records_follow_the_recurrence(tiny_task):

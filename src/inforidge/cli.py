@@ -10,15 +10,26 @@ from typing import Annotated
 
 import typer
 
+from inforidge.config.loading import describe_fields, load_config, load_paper_config
+from inforidge.config.settings import GenerationSettings, LayerSuiteSettings, SequenceInfoSettings
+from inforidge.models.loading import load_model_and_tokenizer
+from inforidge.pipelines.analyze import analyze_run
+from inforidge.pipelines.environment import environment
+from inforidge.pipelines.generate_info import generate_info
+from inforidge.pipelines.layers import run_layers
+from inforidge.pipelines.paper import run_paper
+from inforidge.pipelines.run import run
+from inforidge.pipelines.sweep import sweep_target
+from inforidge.tasks.multitoken import load_multitoken_task
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
+
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config field: section.field=value (repeatable).")]
 
 
 def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> None:
-    from .config import load_config
-    from .run import run
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -39,7 +50,7 @@ def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> 
 
 
 def demo_config_path() -> Path:
-    return Path(str(resources.files("inforidge") / "configs" / "demo.yaml"))
+    return Path(str(resources.files("inforidge") / "config" / "presets" / "demo.yaml"))
 
 
 @app.command()
@@ -54,7 +65,6 @@ def paper(config: Path | None = typer.Option(None, help="YAML with the main run 
           overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """The synthetic reproduction: main run (12 layers, every analysis), depth-threshold runs and an
     overfitting run under runs/paper/, then one combined report (resumable; about 1 h on 2 CPU cores)."""
-    from .paper import load_paper_config, run_paper
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -77,7 +87,6 @@ def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge
 @app.command("config")
 def config_cmd(show_defaults: bool = typer.Option(False, "--yaml", help="Print the demo config as YAML instead.")) -> None:
     """List every config field with its default and meaning."""
-    from .config import describe_fields
 
     if show_defaults:
         typer.echo(demo_config_path().read_text())
@@ -89,7 +98,6 @@ def config_cmd(show_defaults: bool = typer.Option(False, "--yaml", help="Print t
 @app.command()
 def env() -> None:
     """Print versions and hardware facts (paste them into bug reports)."""
-    from .envinfo import environment
 
     typer.echo(json.dumps(environment(), indent=2))
 
@@ -104,7 +112,6 @@ def sweep_cmd(
     overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Measure a list of checkpoints into one table (step + weight hash per row); resumable."""
-    from .sweep import sweep_target
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     items = [c for c in (checkpoints or "").split(",") if c.strip()]
@@ -127,7 +134,6 @@ def analyze_cmd(
 ) -> None:
     """Ridge statistics, attention to signal tokens, residual scaling and the kernel ablation on a saved run
     (no retraining)."""
-    from .analyses import analyze_run
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stages = [w.strip() for w in what.split(",") if w.strip()]
@@ -170,13 +176,6 @@ def generate_info_cmd(
 ) -> None:
     """Information per decoding step: generate T tokens per prompt and measure I(h_l^(t); Y) per layer
     against the whole gold target (paper §6, Figs. 7-8)."""
-    from .generation import (
-        GenerationSettings,
-        SequenceInfoSettings,
-        generate_info,
-        load_model_and_tokenizer,
-    )
-    from .tasks.multitoken import load_multitoken_task
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -229,7 +228,7 @@ def layers_cmd(
     repetition: str | None = typer.Option(None, help="Stress: token-repetition probabilities, e.g. 0,0.1,0.5,0.9."),
     randomness: str | None = typer.Option(None, help="Stress: random-token probabilities, e.g. 0,0.1,0.5,1."),
     lengths: str | None = typer.Option(None, help="Stress: prompt lengths in tokens, e.g. 8,16,32,64."),
-    sublayers: bool = typer.Option(False, help="Also entropy after attention / MLP / residual adds (inforidge.sublayer)."),
+    sublayers: bool = typer.Option(False, help="Also entropy after attention / MLP / residual adds (inforidge.extract.sublayers)."),
     probe_data: Path | None = typer.Option(None, help="Labelled JSONL (text, label): per-layer linear-probe accuracy "
                                            "and its correlation with each metric."),
     device: str | None = typer.Option(None, help="cpu, cuda ... (default: cuda when available)."),
@@ -240,7 +239,6 @@ def layers_cmd(
     """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
     InfoNCE, LiDAR, DiME for every layer, plotted by depth fraction; optional stress sweeps, checkpoints,
     sub-layer entropies and a downstream probe."""
-    from .layers import LayerSuiteSettings, run_layers
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

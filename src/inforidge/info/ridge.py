@@ -370,3 +370,37 @@ def bandwidth_check(
     if not sigmas:
         raise ValueError("sigmas must list at least one bandwidth")
     return BandwidthCheck({str(s): ridge_statistics(x, y, sigma=s, **options) for s in sigmas})
+
+
+def ridge_statistics_views(
+    kx: torch.Tensor, ky: torch.Tensor, index: dict[str, torch.Tensor], *, n_boot: int,
+    confidence: float = 0.95, n_permutations: int = 20, draw_permutations: int = 2, seed: int = 0,
+    alpha: float = 1.0, base: float = 2.0,
+) -> dict[str, RidgeStatistics]:
+    """:func:`~inforidge.info.ridge.ridge_statistics_from_grams` for several views of one stack.
+
+    kx: (M, N, N) Grams of a stack whose layers several views share (see
+    :meth:`~inforidge.extract.last_position.LayerStates.views_stacked`); index: {view: layer indices into kx}.
+    The estimator and the bootstrap run once on the shared stack; each view's result equals
+    ``ridge_statistics_from_grams(kx[index[view]], ky, ...)`` exactly (same draws, same
+    permutations: both depend only on N and the seed, never on the layers).
+    """
+    n = int(kx.shape[-1])
+    full = _information(kx, ky.to(device=kx.device, dtype=kx.dtype), alpha, base, n_permutations, seed)
+    index_seed, null_seed = _sub_seeds(seed)
+    indices = bootstrap_indices(n, n_boot, index_seed).to(kx.device)
+    boot = resampled_information(kx, ky, indices, alpha=alpha, base=base, n_permutations=draw_permutations,
+                                 seed=null_seed)
+    out = {}
+    for view, ix in index.items():
+        ix = ix.to(full.mi.device)
+        raw = ridge_test(full.mi[ix].cpu(), boot.mi[:, ix].cpu(), confidence)
+        corrected = None
+        if draw_permutations > 0:
+            corrected = ridge_test(full.corrected[ix].cpu(), boot.corrected[:, ix].cpu(), confidence)
+        out[view] = RidgeStatistics(
+            raw=raw, corrected=corrected, indices=indices.cpu(), null=full.null_mean[ix].cpu(), n_samples=n,
+            n_boot=n_boot, n_permutations=n_permutations, draw_permutations=draw_permutations, seed=int(seed),
+            alpha=alpha, base=base,
+        )
+    return out

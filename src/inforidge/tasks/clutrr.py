@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import logging
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -87,15 +86,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import TaskData, make_record
-
-log = logging.getLogger(__name__)
-
-# --------------------------------------------------------------------------------------------
-# Files in the official formats (shared with the ECQA loader)
-# --------------------------------------------------------------------------------------------
+from inforidge.tasks.base import TaskData, make_record
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl", ".json")
+
+
 SET_WORDS = {"train": "train", "trian": "train", "validation": "validation", "valid": "validation",
              "val": "validation", "dev": "validation", "test": "test"}
 
@@ -202,10 +197,6 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-# --------------------------------------------------------------------------------------------
-# Relations
-# --------------------------------------------------------------------------------------------
-
 WORDS = {  # gender-neutral type -> (male word, female word); "Y is X's <word>"
     "parent": ("father", "mother"), "child": ("son", "daughter"), "sibling": ("brother", "sister"),
     "spouse": ("husband", "wife"), "grandparent": ("grandfather", "grandmother"),
@@ -213,15 +204,25 @@ WORDS = {  # gender-neutral type -> (male word, female word); "Y is X's <word>"
     "parent-in-law": ("father-in-law", "mother-in-law"), "child-in-law": ("son-in-law", "daughter-in-law"),
     "sibling-in-law": ("brother-in-law", "sister-in-law"),
 }
+
+
 TYPE_OF_WORD = {w: t for t, pair in WORDS.items() for w in pair}
+
+
 # CLUTRR/v1's int labels (HF card), plus brother-in-law, which its map lacks.
 LABEL_IDS = {w: i for i, w in enumerate((
     "aunt", "son-in-law", "grandfather", "brother", "sister", "father", "mother", "grandmother", "uncle",
     "daughter-in-law", "grandson", "granddaughter", "father-in-law", "mother-in-law", "nephew", "son",
     "daughter", "niece", "husband", "wife", "sister-in-law", "brother-in-law",
 ))}
+
+
 WORD_OF_LABEL_ID = {i: w for w, i in LABEL_IDS.items()}
+
+
 NOISE_CODES = {"none": 1, "supporting": 2, "irrelevant": 3, "disconnected": 4}
+
+
 PROMPT = "Story: {story}\nQuery: What is the relationship between {head} and {tail}? Answer:"
 
 
@@ -235,10 +236,6 @@ def relation_word(word: str) -> str:
     word = str(word).strip().lower()
     return "niece" if word == "neice" else word
 
-
-# --------------------------------------------------------------------------------------------
-# Official rows -> records
-# --------------------------------------------------------------------------------------------
 
 _TASK_NAME = re.compile(r"^task_(\d+)\.(\d+)$")
 
@@ -417,13 +414,15 @@ def load_clutrr_task(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Generator: family trees, the kinship oracle, the composition table
-# --------------------------------------------------------------------------------------------
-
 GENERATOR_VERSION = "inforidge-clutrr-1"
+
+
 STEP_TYPES = ("parent", "child", "sibling", "spouse", "grandparent", "grandchild")
+
+
 _BY_MARRIAGE = "pibling-by-marriage"  # internal fold state; worded uncle/aunt
+
+
 # "B is A's R1, C is B's R2 => C is A's R": the deterministic entries of DATA.md §3.2 for the
 # story-edge types above (pibling states only arise inside the fold, where their kind is known).
 COMPOSE = {
@@ -551,10 +550,6 @@ def word_for(relation: str, gender: str) -> str:
     return WORDS[kind][0 if gender == "male" else 1]
 
 
-# --------------------------------------------------------------------------------------------
-# Generator: chains, noise, text
-# --------------------------------------------------------------------------------------------
-
 # Our own sentence templates: {Y} is {X}'s {w}; {xp} is X's possessive pronoun.
 TEMPLATES = (
     "{Y} is {X}'s {w}.",
@@ -564,12 +559,16 @@ TEMPLATES = (
     "{X} phoned {xp} {w} {Y} on Sunday.",
     "On Friday {X} had lunch with {xp} {w} {Y}.",
 )
+
+
 MALE_NAMES = (
     "Aaron Adrian Albert Alfred Andrew Arthur Benjamin Bernard Caleb Calvin Carl Cedric Clarence Colin Daniel "
     "Dennis Derek Edgar Edwin Elliot Ethan Felix Floyd Frank Gavin Gerald Gordon Harold Henry Hugo Ian Isaac "
     "Jasper Jerome Joel Julian Keith Kevin Lawrence Leon Lionel Louis Malcolm Martin Milo Nathan Neil Oliver "
     "Oscar Owen Patrick Philip Quentin Ralph Raymond Roland Rufus Samuel Simon Stanley Theo Victor Walter"
 ).split()
+
+
 FEMALE_NAMES = (
     "Abigail Agnes Alice Amelia Beatrice Bella Bianca Carla Carmen Celia Clara Daisy Delia Diana Edith Elena "
     "Eliza Emma Esther Fiona Flora Gemma Greta Hannah Hazel Helena Ingrid Irene Isla Ivy Jane Jessica Joan "

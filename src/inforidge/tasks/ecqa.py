@@ -41,11 +41,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import TaskData, make_record
-from .clutrr import file_digest, hub_sets, read_sets, seeded_cut, words_of
+from inforidge.tasks.base import TaskData, make_record
+from inforidge.tasks.clutrr import file_digest, hub_sets, read_sets, seeded_cut, words_of
 
 LETTERS = "ABCDE"
+
+
 OPTION_COLUMNS = tuple(f"q_op{i}" for i in range(1, 6))
+
+
 REQUIRED_COLUMNS = ("q_text", *OPTION_COLUMNS, "q_ans")
 
 

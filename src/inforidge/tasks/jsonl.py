@@ -26,10 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import TaskData, make_record
+from inforidge.tasks.base import TaskData, make_record
 
 REQUIRED_KEYS = ("prompt", "target")
+
+
 SETS = ("train", "validation", "test")
+
+
 SPLIT_OF_SET = {"train": "train", "validation": "validation", "test": "test_id"}
 
 

@@ -30,16 +30,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .jsonl import iter_json_objects
-from .synthetic import N_ELEMENTS, ArithmeticSpec, generate_arithmetic
+from inforidge.tasks.jsonl import iter_json_objects
+from inforidge.tasks.synthetic import N_ELEMENTS, ArithmeticSpec, generate_arithmetic
 
 log = logging.getLogger(__name__)
 
 CNN_DM_SUFFIX = "\n\n The following is a one-paragraph highlight summary of the article:\n\n"
+
+
 CNN_DM_HUB = "abisee/cnn_dailymail"
+
+
 CNN_DM_CONFIGS = {"1.0.0": " ", "2.0.0": "\n", "3.0.0": "\n"}  # highlight separator per version
+
+
 CNN_DM_FIELDS = ("article", "highlights", "id")
+
+
 TASKS = ("synthetic", "cnn_dailymail", "jsonl")
+
+
 _TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TaskData, make_record
+from inforidge.tasks.base import TaskData, make_record
 
 QUERY_TOKEN = "?"
+
+
 N_ELEMENTS = 10
+
+
 NOISE_VALUES = 100
 
 

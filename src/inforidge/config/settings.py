@@ -1,0 +1,171 @@
+"""Per-stage settings dataclasses and the vocabularies they accept (no torch here).
+
+Each field is documented by the string literal under it; ``inforidge config`` prints them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+LABEL_VIEWS = ("embedding_output", "token_embedding")
+
+
+FINAL_NORM_VIEWS = ("post", "pre")
+
+
+@dataclass
+class GenerationSettings:
+    """How tokens are generated (recorded in the report)."""
+
+    max_new_tokens: int = 50
+    """T, tokens generated per prompt (paper: 50)."""
+    do_sample: bool = False
+    """Sample instead of greedy decoding (the paper is greedy)."""
+    seed: int = 0
+    """Seed of sampling (each batch b uses seed + b); greedy output does not depend on it."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    """0 = no top-k cut."""
+    batch_size: int = 8
+    """Prompts per generate() call (left padded)."""
+    max_target_tokens: int | None = None
+    """Cut gold targets to their first this-many tokens (None = whole targets)."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0; got {self.temperature}")
+
+
+@dataclass
+class SequenceInfoSettings:
+    """How the information is estimated (recorded with every row)."""
+
+    n_permutations: int = 20
+    alpha: float = 1.0
+    base: float = 2.0
+    sigma: float | str = 1.0
+    """Gaussian bandwidth of the state kernel (on L2-normalised states)."""
+    target_sigma: float | str = 1.0
+    """Gaussian bandwidth of the token kernel inside the sequence kernel."""
+    final_norm_views: list[str] = field(default_factory=lambda: ["post", "pre"])
+    seed: int = 0
+    """Seed of the permutation null."""
+    type_seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    """Draws of the content/stopword split (step choice and equal-size subsample)."""
+    min_type_samples: int = 4
+    """Fewer samples than this in either group: the content/stopword split is skipped."""
+
+    def __post_init__(self) -> None:
+        bad = [v for v in self.final_norm_views if v not in FINAL_NORM_VIEWS]
+        if bad or not self.final_norm_views:
+            raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
+        if self.n_permutations < 0:
+            raise ValueError(f"n_permutations must be >= 0; got {self.n_permutations}")
+
+    def row_settings(self) -> dict:
+        return {"alpha": self.alpha, "kernel": "gaussian", "sigma": str(self.sigma), "base": self.base,
+                "label_view": "token_embedding", "n_permutations": self.n_permutations,
+                "target_kernel": "sequence_mean_gaussian", "target_sigma": str(self.target_sigma)}
+
+
+KINDS = ("auto", "causal", "encoder")
+
+
+FINAL_NORM_CHOICES = ("pre", "post")
+
+
+@dataclass
+class LayerSuiteSettings:
+    """Options of the suite (all recorded in the rows or the report)."""
+
+    batch_size: int = 16
+    max_length: int = 128
+    """Prompts are truncated to this many tokens (and to the model's position limit)."""
+    max_prompts: int | None = 512
+    """At most this many prompts are read from the source (the first ones; None: all)."""
+    n_samples: int = 256
+    """Cap on the prompts entering the dataset-level and augmentation metrics (seeded subset)."""
+    alpha: float = 1.0
+    base: float = 2.0
+    seed: int = 0
+    augment: bool = True
+    augment_p: float = 0.3
+    temperature: float = 0.1
+    n_permutations: int = 10
+    final_norm: str = "pre"
+    min_tokens: int = 3
+
+    def validate(self) -> LayerSuiteSettings:
+        for name in ("batch_size", "max_length", "n_samples", "n_permutations"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {v}")
+        if self.max_prompts is not None and (int(self.max_prompts) != self.max_prompts or self.max_prompts < 2):
+            raise ValueError(f"max_prompts must be an integer >= 2 or None (all); got {self.max_prompts}")
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2 (dataset metrics compare prompts); got {self.n_samples}")
+        if self.final_norm not in FINAL_NORM_CHOICES:
+            raise ValueError(f"final_norm must be one of {FINAL_NORM_CHOICES}; got {self.final_norm!r}")
+        if self.min_tokens < 3:
+            raise ValueError(f"min_tokens must be >= 3 (curvature needs 3 tokens); got {self.min_tokens}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be > 0; got {self.temperature}")
+        return self
+
+
+@dataclass
+class MeasureSettings:
+    """How each measurement is made (recorded with every row)."""
+
+    n_samples: int = 100
+    """Samples per subsample (the paper uses 50-100)."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    """One subsample per seed; mean and spread over seeds are reported."""
+    n_permutations: int = 20
+    """Draws of the permutation null per subsample."""
+    alpha: float = 1.0
+    """Renyi order (1 = von Neumann)."""
+    base: float = 2.0
+    """Log base: 2 gives bits."""
+    kernel: str = "gaussian"
+    """gaussian | laplacian | polynomial | linear."""
+    sigma: float | str = 1.0
+    """Gaussian bandwidth: a number (paper: 1) or 'median'."""
+    label_view: str = "embedding_output"
+    """Label embedding y: 'embedding_output' (the paper's) or 'token_embedding'."""
+    final_norm_views: list[str] = field(default_factory=lambda: ["post", "pre"])
+    """Views of the last layer: 'post' (after the final norm, HF) and/or 'pre' (raw)."""
+    batch_size: int = 64
+    """Forward-pass batch size during extraction."""
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2 for a Gram matrix; got {self.n_samples}")
+        if not self.seeds:
+            raise ValueError("seeds must list at least one subsampling seed")
+        if self.label_view not in LABEL_VIEWS:
+            raise ValueError(f"label_view must be one of {LABEL_VIEWS}; got {self.label_view!r}")
+        bad = [v for v in self.final_norm_views if v not in FINAL_NORM_VIEWS]
+        if bad or not self.final_norm_views:
+            raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
+
+    def row_settings(self) -> dict:
+        return {
+            "alpha": self.alpha, "kernel": self.kernel, "sigma": str(self.sigma), "base": self.base,
+            "label_view": self.label_view, "n_permutations": self.n_permutations,
+        }
+
+    def kernel_kw(self) -> dict:
+        return {"sigma": self.sigma} if self.kernel == "gaussian" else {}
+
+
+MULTI_TOKEN_POLICIES = ("first", "error")

@@ -1,0 +1,1 @@
+"""Stage 3, extraction: forward passes -> state tensors. No estimator lives here."""

@@ -1,0 +1,1 @@
+"""Stage 5, measurement: states + estimators -> tidy rows."""

@@ -1,0 +1,1 @@
+"""Stage 2, models: load, name, check and edit models reversibly."""

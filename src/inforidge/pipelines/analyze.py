@@ -1,0 +1,234 @@
+"""The paper's complementary analyses of a trained model, as rows of the run's table.
+
+Run after training (``run``) or on a saved run (``inforidge analyze RUN_DIR``), always on the
+final checkpoint (step = the last measured step):
+
+- ``ridge``: bootstrap ridge statistics (:mod:`inforidge.info.ridge`) of the predictive
+  information per split and final-norm view: peak layer with its percentile interval, the
+  one-sided bootstrap p of "MI(peak) > MI(last)" for the raw and the null-corrected curve,
+  and the same under the median bandwidth (Gaussian kernel only) to show whether the verdict
+  depends on sigma. Sample: the Evaluator's subsample of its FIRST seed (the same N samples
+  every checkpoint was measured on); the seeds are not pooled, because the bootstrap already
+  resamples and a pooled sample of ~5N points would cost ~125x more eigendecompositions.
+- ``attention``: attention of the last position to the signal tokens (:mod:`inforidge.measure.attention`),
+  on the same first-seed subsample, for tasks whose records carry ``signal_positions``.
+- ``scaling``: residual scaling coefficients (:mod:`inforidge.measure.scaling`) fitted once on the ID
+  and once on the OOD test split: trained on that split's records outside the first-seed
+  subsample (at most ``analyses.scaling_max_records``), accuracy before/after measured on the
+  first-seed subsample (held out from the fit).
+- ``kernels``: kernel ablation (paper Fig. 11): the predictive information (raw, null, corrected)
+  re-measured with the Gaussian, Laplacian and polynomial kernels (default parameters of
+  :func:`~inforidge.info.gram_matrix`) on the Evaluator's subsamples, every seed. Rows are named
+  ``kernel_ablation_<metric>`` with the ``kernel`` column telling the kernel; the measurement's own
+  kernel is not measured again (its rows are the ordinary ``predictive_information*`` rows), and
+  the prefix keeps the other kernels out of every curve that reads ``predictive_information``.
+
+Every stage is skipped when its rows already exist at the final step (a resumed run adds
+nothing); ``force=True`` (the ``analyze`` command) replaces them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from inforidge.config.loading import load_config
+from inforidge.measure.attention import attention_profile, attention_rows
+from inforidge.measure.predictive import Evaluator
+from inforidge.measure.ridge import (
+    ABLATION_KERNELS,
+    TASK_SPLIT,
+    kernel_ablation_rows,
+    ridge_rows,
+    subsample_complement,
+    subsample_records,
+)
+from inforidge.measure.rows import STAGE_PREFIX
+from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
+from inforidge.models.loading import load_causal_lm
+from inforidge.models.parts import locate_parts
+from inforidge.report.run import write_report
+from inforidge.report.run_figures import save_figures
+from inforidge.results.table import ResultsTable
+from inforidge.tasks.registry import build_task
+from inforidge.tasks.tokenize import build_word_tokenizer, one_multi_token_warning
+
+log = logging.getLogger(__name__)
+
+STAGES = ("ridge", "attention", "scaling", "kernels")
+
+
+
+
+def attention_stage(parts, tokenizer, task, evaluator: Evaluator, step: int) -> tuple[list[dict], str]:
+    """Attention rows for every split (or none, with the reason)."""
+
+    seed = int(evaluator.settings.seeds[0])
+    rows = []
+    for split in evaluator.splits:
+        records = subsample_records(evaluator, split, task.splits[TASK_SPLIT[split]], seed)
+        if any("signal_positions" not in r for r in records):
+            return [], (f"attention to signal tokens skipped: the records of task {task.name!r} carry no "
+                        "'signal_positions' (token positions of the signal tokens)")
+        try:
+            # output_attentions holds (B, H, T, T) per block: a small batch bounds the memory.
+            profile = attention_profile(parts, tokenizer, [r["prompt"] for r in records],
+                                        [r["signal_positions"] for r in records],
+                                        batch_size=min(evaluator.settings.batch_size, 16),
+                                        signal_prefix=getattr(task, "signal_token_prefix", None))
+        except ValueError as e:  # positions that do not fit this tokenizer: report, do not fail the run
+            return [], f"attention to signal tokens skipped: {e}"
+        rows += attention_rows(profile, split=split, step=step, seed=seed)
+    impl = rows[0]["attention_implementation"] if rows else ""
+    return rows, f"attention to signal tokens measured with {impl}"
+
+
+def scaling_stage(parts, tokenizer, task, evaluator: Evaluator, step: int, analyses, policy: str = "first"
+                  ) -> tuple[list[dict], str]:
+    """Fit the residual scales on each test split; rows of :func:`~inforidge.measure.scaling.residual_scale_rows`."""
+
+    seed = int(evaluator.settings.seeds[0])
+    rows, notes = [], []
+    for split in evaluator.splits:
+        records = task.splits[TASK_SPLIT[split]]
+        train = subsample_complement(evaluator, records, seed)[: analyses.scaling_max_records]
+        held_out = subsample_records(evaluator, split, records, seed)
+        if not train:
+            notes.append(f"{split}: no records outside the subsample; fitted on the subsample itself")
+            train = held_out
+        fit = fit_residual_scales(parts, tokenizer, train, epochs=analyses.scaling_epochs, lr=analyses.scaling_lr,
+                                  batch_size=32, seed=seed, eval_records=held_out, multi_token_target=policy)
+        rows += residual_scale_rows(fit, split=split, step=step)
+    return rows, "; ".join(notes) or "residual scales fitted on each split's records outside the subsample"
+
+
+@dataclass
+class AnalysesOutcome:
+    rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+def wanted_stages(config) -> list[str]:
+    """The stages a run's config switches on."""
+    out = []
+    if config.tracking.ridge_bootstrap > 0:
+        out.append("ridge")
+    if config.analyses.attention:
+        out.append("attention")
+    if config.analyses.residual_scaling:
+        out.append("scaling")
+    if getattr(config.analyses, "kernel_ablation", False):
+        out.append("kernels")
+    return out
+
+
+def _drop_rows(table, prefix: str, step: int) -> None:
+    frame = table.frame
+    if frame.empty:
+        return
+    keep = ~(frame["metric"].astype(str).str.startswith(prefix) & (frame["step"] == step))
+    table._frames = [frame[keep].reset_index(drop=True)]
+
+
+def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, table, *,
+                 stages: Sequence[str] | None = None, force: bool = False) -> AnalysesOutcome:
+    """Run the analysis stages on the final checkpoint and append their rows to ``table``.
+
+    load_parts: a callable returning the :class:`~inforidge.models.parts.ModelParts` of the final
+    model, called only when a stage has work to do. stages: default :func:`wanted_stages`.
+    """
+    stages = list(wanted_stages(config) if stages is None else stages)
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise ValueError(f"unknown analyses {bad}; choose from {', '.join(STAGES)}")
+    outcome = AnalysesOutcome()
+    frame = table.frame
+    if frame.empty:
+        outcome.messages.append("no measurements in the table; analyses skipped")
+        return outcome
+    step = int(frame["step"].max())
+    present = set(frame.loc[frame["step"] == step, "metric"].astype(str))
+    todo = [s for s in stages if force or not any(m.startswith(STAGE_PREFIX[s]) for m in present)]
+    if not todo:
+        return outcome
+    parts = load_parts()
+    policy = config.task.multi_token_target
+    for stage in todo:
+        t0 = time.time()
+        if stage == "ridge":
+            n_boot = config.tracking.ridge_bootstrap or 200
+            rows = ridge_rows(evaluator, evaluator.extract(parts), step, n_boot=n_boot)
+            msg = f"ridge statistics: {n_boot} bootstrap draws"
+        elif stage == "attention":
+            rows, msg = attention_stage(parts, tokenizer, task, evaluator, step)
+        elif stage == "kernels":
+            rows = kernel_ablation_rows(evaluator, evaluator.extract(parts), step)
+            others = [k for k in ABLATION_KERNELS if k != evaluator.settings.kernel]
+            msg = f"kernel ablation: predictive information re-measured with the {' and '.join(others)} kernels"
+        else:
+            rows, msg = scaling_stage(parts, tokenizer, task, evaluator, step, config.analyses, policy)
+        if force:
+            _drop_rows(table, STAGE_PREFIX[stage], step)
+        table.append(rows)
+        if force and not rows:
+            table.save()
+        outcome.rows += len(rows)
+        outcome.seconds[stage] = round(time.time() - t0, 2)
+        outcome.messages.append(f"{msg} [{outcome.seconds[stage]} s]")
+        log.info("%s", outcome.messages[-1])
+    return outcome
+
+
+def final_model_loader(config, run_dir: Path, model=None):
+    """A callable giving the final model's parts: ``model`` when given, else ``run_dir/model``."""
+
+    paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
+
+    def load():
+        m = model
+        if m is None:
+            kw = {k: v for k, v in config.model.from_pretrained_kwargs().items() if k != "revision"}
+            m = load_causal_lm(run_dir / "model", **kw)
+            if "device_map" not in kw and torch.cuda.is_available():
+                m = m.to("cuda")
+        return locate_parts(m.eval(), **paths)
+
+    return load
+
+
+def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False):
+    """Run analyses on a finished run's saved model (no retraining); rewrite figures and report.
+
+    stages: default every stage in :data:`STAGES` (attention is skipped with a message on tasks
+    without signal positions). Returns (AnalysesOutcome, report path).
+    """
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists() or not (run_dir / "model" / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a finished run (needs config.yaml and model/)")
+    config = load_config(run_dir / "config.yaml")
+    task = build_task(config)
+    if config.model.name_or_path:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    else:  # the task's word tokenizer, rebuilt exactly as the run built it
+        tokenizer = build_word_tokenizer(task.vocabulary)
+    with one_multi_token_warning():
+        evaluator = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
+                              config.tracking.measure, multi_token_target=config.task.multi_token_target)
+    table = ResultsTable(run_dir)
+    outcome = run_analyses(config, final_model_loader(config, run_dir), tokenizer, task, evaluator, table,
+                           stages=list(stages or STAGES), force=True)
+    figures = save_figures(table.frame, run_dir / "figures")
+    report_path, _ = write_report(table.frame, run_dir, config, figures, evaluator)
+    return outcome, report_path

@@ -1,0 +1,91 @@
+"""``inforidge generate-info``: generate T tokens per prompt, measure the information of
+every layer's state at every decoding step against the gold target, write table,
+figures and report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from inforidge.config.settings import GenerationSettings, SequenceInfoSettings
+from inforidge.extract.generated import GeneratedStates, generate_with_states, target_embeddings
+from inforidge.info.sequence_kernel import sequence_gram
+from inforidge.measure.sequence import sequence_information_rows
+from inforidge.models.parts import locate_parts
+from inforidge.report.generation import save_generation_figures, write_generation_report
+from inforidge.results.table import ResultsTable
+from inforidge.tasks.stopwords import STOPWORDS_SOURCE
+
+
+@dataclass
+class GenerateInfoOutput:
+    out_dir: Path | None
+    table: object  # ResultsTable
+    states: GeneratedStates
+    figures: dict[str, Path]
+    report_path: Path | None
+    summary: dict
+
+
+def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path | None = None,
+                  generation: GenerationSettings | None = None, info: SequenceInfoSettings | None = None,
+                  plot_steps: Sequence[int] | None = None, task_name: str = "", model_name: str = "",
+                  progress: bool = True, block_path: str | None = None,
+                  final_norm_path: str | None = None) -> GenerateInfoOutput:
+    """Generate, measure I(h_l^(t); Y) per step and layer, and (with ``out_dir``) write
+    results.parquet/csv, generations.jsonl, figures/*.png and report.md.
+
+    records: dicts with ``prompt`` and ``target`` (see :mod:`inforidge.tasks.multitoken`).
+    """
+
+    gen = generation or GenerationSettings()
+    st = info or SequenceInfoSettings()
+    if len(records) < 2:
+        raise ValueError(f"{len(records)} record(s): the information needs at least 2 samples (use more --n)")
+    t0 = time.time()
+    parts = locate_parts(model, block_path=block_path, final_norm_path=final_norm_path)
+    states = generate_with_states(parts, tokenizer, [r["prompt"] for r in records], gen, progress=progress)
+    emb, mask, target_ids = target_embeddings(parts, tokenizer, [r["target"] for r in records], gen.max_target_tokens)
+    ky = sequence_gram(emb, mask, sigma=st.target_sigma)
+    splits = sorted({str(r.get("split", "all")) for r in records})
+    split = splits[0] if len(splits) == 1 else "all"
+    extra = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
+    rows = sequence_information_rows(states, ky, st, split=split, extra=extra, progress=progress)
+    table = ResultsTable(None)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in ("results.parquet", "results.csv"):  # a fresh table, not appended to an old one
+            (out / f).unlink(missing_ok=True)
+        table = ResultsTable(out)
+    table.append(rows)
+    eos = getattr(tokenizer, "eos_token_id", None)
+    summary = {
+        "model": model_name or getattr(model.config, "_name_or_path", ""), "task": task_name,
+        "n_samples": len(records), "split": split, "n_layers": parts.num_layers,
+        "n_truncated": states.n_truncated, "prompt_tokens_max": int(states.prompt_lengths.max()),
+        "target_tokens_mean": float(mask.sum(1).float().mean()), "target_tokens_max": int(mask.sum(1).max()),
+        "with_eos": int((states.generated_ids == eos).any(1).sum()) if eos is not None else 0,
+        "token_type_counts": {k: int(sum(row.count(k) for row in states.types))
+                              for k in ("content", "stopword", "punctuation", "special")},
+        "generation": asdict(gen), "information": asdict(st), "stopwords": STOPWORDS_SOURCE,
+        "wall_seconds": round(time.time() - t0, 1),
+    }
+    figures: dict[str, Path] = {}
+    report_path = None
+    if out is not None:
+
+        with (out / "generations.jsonl").open("w", encoding="utf-8") as f:
+            for r, text, ids, kinds, tids in zip(records, states.texts, states.generated_ids.tolist(), states.types,
+                                                 target_ids, strict=True):
+                f.write(json.dumps({"id": r.get("id"), "generated": text, "generated_ids": ids, "token_types": kinds,
+                                    "target": r["target"], "target_tokens": len(tids)}) + "\n")
+        figures = save_generation_figures(table.frame, out / "figures", steps=plot_steps)
+        summary["wall_seconds"] = round(time.time() - t0, 1)
+        report_path = write_generation_report(table.frame, out, summary, figures, states, records)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return GenerateInfoOutput(out, table, states, figures, report_path, summary)

@@ -1,0 +1,236 @@
+"""``inforidge layers``: the Layer-by-Layer suite over models, checkpoints and stress
+sweeps, written to a resumable folder (results, figures, report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from inforidge.config.settings import LayerSuiteSettings
+from inforidge.extract.token_states import StateReader
+from inforidge.measure.layer_suite import measure_sequences, probe_and_correlate, sublayer_rows
+from inforidge.measure.stress import stress_rows
+from inforidge.models.checkpoints import TOKENIZER_FILES, discover_checkpoints, resolve_checkpoints
+from inforidge.models.loading import load_model
+from inforidge.report.layers import save_layer_figures, write_layers_report
+from inforidge.results.table import ResultsTable, atomic_write
+from inforidge.tasks.corpora import BUILTIN, load_labelled_texts, load_texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LayersOutput:
+    """What :func:`run_layers` wrote."""
+
+    out_dir: Path
+    frame: pd.DataFrame
+    report_path: Path
+    figures: dict[str, Path]
+    correlations: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Target:
+    label: str
+    source: str
+    step: int | None = None
+    revision: str | None = None
+    checkpoint: str | None = None
+    tokenizer: str | None = None
+
+
+def _label(model: str) -> str:
+    """The ``model`` column: a hub name as given, a folder's name (``parent/model`` for a
+    folder called ``model``, as in our run folders)."""
+    p = Path(model)
+    if not p.exists():
+        return model
+    p = p.resolve()
+    return f"{p.parent.name}/{p.name}" if p.name == "model" else p.name
+
+
+def _targets(model: str, checkpoints: str | None, tokenizer: str | None) -> list[_Target]:
+    if checkpoints is None:
+        return [_Target(_label(model), model, tokenizer=tokenizer)]
+
+    items = [c.strip() for c in checkpoints.split(",") if c.strip()]
+    folder = Path(model)
+    hub = None if folder.is_dir() else model
+    if items in ([], ["all"]):
+        if hub is not None:
+            raise ValueError(f"{model} is not a folder; list its revisions to sweep (--checkpoints step0,step1000)")
+        ckpts = discover_checkpoints(folder)
+    else:
+        ckpts = resolve_checkpoints(folder, items, hub)
+    fallback = tokenizer
+    if fallback is None and folder.is_dir():
+        fallback = next((str(p) for p in (folder / "model", folder)
+                         if any((p / f).exists() for f in TOKENIZER_FILES)), None)
+    out = []
+    for c in ckpts:
+        tok = tokenizer or (c.source if c.has_tokenizer() else fallback)
+        if tok is None:
+            raise ValueError(f"checkpoint {c.name} has no tokenizer files and none was found beside it; pass tokenizer=")
+        out.append(_Target(_label(model), c.source, c.step, c.revision, c.name, tok))
+    return out
+
+
+MANIFEST = "layers.json"
+
+
+def _resume_or_reset(out_dir: Path, manifest: dict) -> bool:
+    """True when ``out_dir`` holds a run of the same settings (resume it); otherwise clear its
+    tables, record the new settings and return False."""
+    path = out_dir / MANIFEST
+    text = json.dumps(manifest, indent=1, sort_keys=True, default=str)
+    if path.exists() and path.read_text() == text:
+        return True
+    if (out_dir / "results.parquet").exists():
+        log.warning("%s holds a layers run with other settings: starting over (its tables are replaced)", out_dir)
+    for stale in ("results.parquet", "results.csv", "correlations.csv"):
+        (out_dir / stale).unlink(missing_ok=True)
+    atomic_write(path, lambda p: p.write_text(text))
+    return False
+
+
+def _finished_targets(frame: pd.DataFrame) -> set[tuple[str, int | None]]:
+    """(model label, step) of every model/checkpoint with rows in the table."""
+    if frame.empty or "model" not in frame:
+        return set()
+    pairs = frame[["model", "step"]].drop_duplicates()
+    return {(str(m), None if pd.isna(st) else int(st)) for m, st in pairs.itertuples(index=False)}
+
+
+def run_layers(
+    models: Sequence[str],
+    source: str | Path = BUILTIN,
+    out: str | Path = "runs/layers",
+    settings: LayerSuiteSettings | None = None,
+    *,
+    kind: str = "auto",
+    tokenizer: str | None = None,
+    text_field: str = "text",
+    unit: str = "line",
+    hf_split: str = "test",
+    checkpoints: str | None = None,
+    repetition: Sequence[float] = (),
+    randomness: Sequence[float] = (),
+    lengths: Sequence[int] = (),
+    sublayers: bool = False,
+    probe_data: str | Path | None = None,
+    probe_text_field: str = "text",
+    probe_label_field: str = "label",
+    probe_folds: int = 5,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    figures: bool = True,
+    progress: bool = True,
+) -> LayersOutput:
+    """What ``inforidge layers`` does: the suite for each model (or each checkpoint of each
+    run folder when ``checkpoints`` is "all" or a comma list), optional stress sweeps,
+    sub-layer entropies and a downstream probe; then ``<out>/results.parquet|csv``,
+    ``<out>/figures/*.png`` (x = depth fraction, models/checkpoints overlaid),
+    ``<out>/correlations.csv`` (with a probe) and ``<out>/report.md``. Each model/checkpoint's
+    rows are written as soon as it is measured; a second call with the same settings and ``out``
+    resumes (skips what is in the table), other settings start ``out`` over.
+
+    Correlations between each metric and the probe accuracy across layers go to
+    correlations.csv (columns model, step, checkpoint, metric, spearman, kendall, dcor...)
+    and the report, not to the results table. Sub-layer entropies
+    (``inforidge.extract.sublayers``) use the first ``n_samples`` prompts. A table already in
+    ``out`` is replaced. Missing optional modules (sublayer, downstream) give a note, not
+    an error.
+    """
+
+    s = (settings or LayerSuiteSettings()).validate()
+    if not models:
+        raise ValueError("no model given; pass at least one model name or folder")
+    if device is None and torch.cuda.is_available():
+        device = "cuda"
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = load_texts(source, text_field=text_field, unit=unit, max_prompts=s.max_prompts, hf_split=hf_split)
+    if len(src.texts) < 2:
+        raise ValueError(f"{src.name}: {len(src.texts)} prompt; the suite needs at least 2")
+    probe = None
+    if probe_data is not None:
+
+        probe = load_labelled_texts(probe_data, text_field=probe_text_field, label_field=probe_label_field)
+    resumed = _resume_or_reset(out_dir, {
+        "source": str(source), "text_field": text_field, "unit": unit, "hf_split": hf_split,
+        "settings": dataclasses.asdict(s), "kind": kind, "tokenizer": tokenizer, "dtype": dtype,
+        "repetition": [float(p) for p in repetition], "randomness": [float(p) for p in randomness],
+        "lengths": [int(n) for n in lengths], "sublayers": sublayers,
+        "probe_data": None if probe_data is None else str(probe_data), "probe_folds": probe_folds,
+        "probe_fields": [probe_text_field, probe_label_field],
+    })
+    table = ResultsTable(out_dir)
+    done = _finished_targets(table.frame) if resumed else set()
+    corr_path = out_dir / "correlations.csv"
+    corr_frames: list[pd.DataFrame] = [pd.read_csv(corr_path)] if resumed and corr_path.exists() else []
+    notes: list[str] = []
+    targets = [t for m in models for t in _targets(str(m), checkpoints, tokenizer)]
+    todo = [t for t in targets if (t.label, t.step) not in done]
+    if len(todo) < len(targets):
+        notes.append(f"resumed: {len(targets) - len(todo)} of {len(targets)} model(s)/checkpoint(s) were already "
+                     f"measured in {out_dir} with the same settings")
+    from tqdm.auto import tqdm
+
+    for t in tqdm(todo, desc="models", disable=not progress or len(todo) < 2):
+        model, tok, k = load_model(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device,
+                                   dtype=dtype, trust_remote_code=trust_remote_code)
+        reader = StateReader(model, tok, kind=k, final_norm=s.final_norm, max_length=s.max_length, model_name=t.label)
+        context = {"checkpoint": t.checkpoint} if t.checkpoint is not None else {}
+        res = measure_sequences(reader, reader.encode(src.texts), s, split=src.name, step=t.step, texts=src.texts,
+                                extra=context, progress=progress)
+        # One append per model/checkpoint: a target with rows in the table is complete (resume).
+        rows = list(res.rows)
+        if res.n_skipped:
+            notes.append(f"{t.label}{'' if t.step is None else f' step {t.step}'}: {res.n_skipped} prompt(s) "
+                         f"shorter than {s.min_tokens} tokens skipped")
+        if repetition or randomness or lengths:
+
+            rows += stress_rows(reader, src.texts, s, repetition=repetition, randomness=randomness,
+                                lengths=lengths, split=src.name, step=t.step, extra=context, progress=progress)
+        ctx = {"step": t.step, "model": t.label, "n_layers": reader.n_layers, "kind": reader.kind, **context}
+        if sublayers:
+            # Sub-layer rows carry their own depth_fraction; this run's identity goes on top.
+            rows += [{**r, **ctx} for r in sublayer_rows(model, tok, src.texts[: s.n_samples], s, split=src.name)]
+        if probe is not None:
+            score, corr = probe_and_correlate(reader, probe[0], probe[1], res.wide(), s, folds=probe_folds,
+                                              progress=progress)
+            pname = Path(probe_data).stem
+            rows += [{**ctx, "split": pname, "metric": "probe_accuracy", "layer": int(layer),
+                      "value": float(v), "seed": s.seed, "n_samples": len(probe[0]),
+                      "final_norm": reader.final_norm, "depth_fraction": int(layer) / reader.n_layers}
+                     for layer, v in score.items()]
+            corr = corr.copy()
+            corr.insert(0, "checkpoint", t.checkpoint)
+            corr.insert(0, "step", t.step)
+            corr.insert(0, "model", t.label)
+            corr_frames.append(corr)
+            merged = pd.concat(corr_frames, ignore_index=True)
+            atomic_write(corr_path, lambda p, f=merged: f.to_csv(p, index=False))
+        table.append(rows)
+        del model, reader
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    df = table.frame
+    correlations = pd.concat(corr_frames, ignore_index=True) if corr_frames else None
+    figs = save_layer_figures(df, out_dir / "figures") if figures else {}
+    report = write_layers_report(df, out_dir, figs, settings=s, source=src.name, n_prompts=len(src.texts),
+                                 correlations=correlations, notes=notes)
+    return LayersOutput(out_dir, df, report, figs, correlations, notes)
+
+

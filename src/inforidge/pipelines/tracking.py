@@ -1,0 +1,108 @@
+"""Fine-tuning with the HF Trainer and tracking information flow during training.
+
+:class:`InfoRidgeCallback` works in any user's ``Trainer`` run: at scheduled steps it
+measures the model with an :class:`~inforidge.measure.predictive.Evaluator`, appends rows to a
+:class:`~inforidge.results.table.ResultsTable` and logs flat scalars (``info/id/layer_03``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from transformers import TrainerCallback
+
+from inforidge.measure.predictive import Evaluator
+from inforidge.models.parts import locate_parts
+from inforidge.models.validate import validate_parts
+from inforidge.results.table import ResultsTable
+
+
+def log_spaced_steps(max_steps: int, n: int = 8) -> list[int]:
+    """n roughly log-spaced steps in [0, max_steps], always including 0 and max_steps."""
+    if max_steps <= 0:
+        return [0]
+    pts = np.unique(np.round(np.geomspace(1, max_steps, max(n - 1, 1))).astype(int))
+    return sorted({0, *pts.tolist(), int(max_steps)})
+
+
+class InfoRidgeCallback(TrainerCallback):
+    """Measure per-layer information at scheduled training steps.
+
+    Args:
+        evaluator: fixed evaluation subsamples and settings.
+        table: where rows go (written atomically as they are produced).
+        steps: steps to measure at; None = ``n_measurements`` log-spaced steps over the run
+            (including step 0, before any update, and the last step).
+        trainer: optional; when given, scalars go through ``trainer.log`` so every
+            ``report_to`` integration (tensorboard, wandb...) receives them.
+        block_path, final_norm_path: overrides passed to :func:`locate_parts`; the parts are
+            checked with :func:`validate_parts` at the first measurement.
+
+    Steps already present in ``table`` are skipped, so a resumed run neither recomputes
+    nor duplicates rows.
+    """
+
+    def __init__(self, evaluator: Evaluator, table: ResultsTable | None = None, *, steps=None,
+                 n_measurements: int = 8, trainer=None, block_path=None, final_norm_path=None):
+        self.evaluator = evaluator
+        self.table = table if table is not None else ResultsTable()
+        self.steps = None if steps is None else sorted({int(s) for s in steps})
+        self.n_measurements = n_measurements
+        self.trainer = trainer
+        self._paths = {"block_path": block_path, "final_norm_path": final_norm_path}
+        self._validated = False
+
+    def attach(self, trainer) -> InfoRidgeCallback:
+        """Add this callback to ``trainer`` and log through it."""
+        self.trainer = trainer
+        trainer.add_callback(self)
+        return self
+
+    def _maybe_measure(self, state, model) -> None:
+        step = int(state.global_step)
+        if step not in (self.steps or []) or step in self.table.steps():
+            return
+        if not state.is_world_process_zero:
+            return
+        parts = locate_parts(model, **self._paths)
+        if not self._validated:  # once: a wrong part would silently give wrong curves
+            validate_parts(parts, self.evaluator.tokenizer)
+            self._validated = True
+        rows = self.evaluator.measure(parts, step)
+        self.table.append(rows)
+        scalars = summary_scalars(rows)
+        if self.trainer is not None:
+            self.trainer.log(scalars)
+        else:
+            state.log_history.append({**scalars, "step": step})
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if self.steps is None:
+            self.steps = log_spaced_steps(state.max_steps, self.n_measurements)
+        elif state.max_steps and state.max_steps not in self.steps:
+            self.steps.append(int(state.max_steps))
+        self._maybe_measure(state, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self._maybe_measure(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.steps is not None and state.global_step not in self.steps:
+            self.steps.append(int(state.global_step))  # early stopping ended the run early
+        self._maybe_measure(state, model)
+
+
+SCALAR_PREFIXES = ("info/", "info_corrected/", "gain/", "early_exit/")
+
+
+def summary_scalars(rows: list[dict], view: str = "post") -> dict[str, float]:
+    """Flat float scalars (mean over seeds) for trackers: info/<split>/layer_03, ..."""
+    groups: dict[str, list[float]] = {}
+    names = {"predictive_information": "info", "predictive_information_corrected": "info_corrected",
+             "incremental_gain": "gain", "early_exit_accuracy": "early_exit"}
+    for r in rows:
+        if r["metric"] in names and r["final_norm"] == view:
+            key = f"{names[r['metric']]}/{r['split']}/layer_{int(r['layer']):02d}"
+            groups.setdefault(key, []).append(float(r["value"]))
+    return {k: float(np.mean(v)) for k, v in groups.items() if not math.isnan(np.mean(v))}

@@ -1,0 +1,1 @@
+"""Stage 7, reports: figures and report.md, built from result tables."""

@@ -1,0 +1,291 @@
+"""Report sections and figures of the complementary analyses (see :mod:`inforidge.pipelines.analyze`).
+
+Each function reads the tidy table and returns nothing (no section, no figure) when the
+analysis has no rows, so runs without it look as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from inforidge.report.markdown import SPLIT_NAME, format_number, markdown_table
+from inforidge.results.summaries import (
+    KERNEL_PREFIX,
+    _final,
+    kernel_curves,
+    ridge_by_step,
+    ridge_of_curves,
+    ridge_summary,
+    ridge_table,
+    table1,
+)
+
+
+def _p(x) -> str:
+    return "—" if x is None or pd.isna(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+
+
+def _peak(r, suffix: str) -> str:
+    layer = r.get(f"ridge_layer{suffix}")
+    if layer is None or pd.isna(layer):
+        return "—"
+    return f"{int(layer)} [{int(r[f'ridge_layer_ci_low{suffix}'])}, {int(r[f'ridge_layer_ci_high{suffix}'])}]"
+
+
+def _yes(x) -> str:
+    return "—" if x is None or pd.isna(x) else ("yes" if x >= 0.5 else "no")
+
+
+def ridge_section(df: pd.DataFrame) -> list[str]:
+    w = ridge_summary(df)
+    if w.empty:
+        return []
+    d = _final(df, "ridge_")
+    first = d.iloc[0]
+    n_boot = first.get("ridge_n_boot")
+    n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max()) if (
+        df["metric"] == "predictive_information").any() else None
+    rows = []
+    for _, r in w.iterrows():
+        rows.append({
+            "split": r["split"], "view": r["final_norm"], "σ": r["sigma"],
+            "raw peak [CI]": _peak(r, ""), "raw p": _p(r.get("ridge_p_value")), "raw ridge": _yes(r.get("ridge_verdict")),
+            "corrected peak [CI]": _peak(r, "_corrected"), "corrected p": _p(r.get("ridge_p_value_corrected")),
+            "corrected ridge": _yes(r.get("ridge_verdict_corrected")),
+        })
+    lines = [
+        f"## Ridge statistics (step {int(d['step'].max())})",
+        f"Bootstrap over the N={int(first['n_samples'])} samples of the seed-{int(first['seed'])} subsample "
+        f"({'—' if pd.isna(n_boot) else int(n_boot)} draws, paired over layers). peak = arg-max layer of the "
+        "full-sample curve, with the 95 % percentile interval of the draws' arg-max; p = one-sided bootstrap "
+        f"p-value of MI(peak) > MI(last layer{'' if n_layers is None else f' {n_layers}'}); ridge = peak before "
+        "the last layer and p < 0.05. The peak is chosen and tested on the same samples, so read p as a "
+        "screen for a clear drop, not an exact test.",
+        "",
+        markdown_table(pd.DataFrame(rows)),
+        "",
+    ]
+    sigmas = list(dict.fromkeys(w["sigma"]))
+    if len(sigmas) > 1:
+        for (split, view), g in w.groupby(["split", "final_norm"], sort=False):
+            verdicts = {}
+            for kind, col in (("raw", "ridge_verdict"), ("null-corrected", "ridge_verdict_corrected")):
+                if col in g:
+                    verdicts[kind] = {s: _yes(v) for s, v in zip(g["sigma"], g[col], strict=True)}
+            parts = []
+            for kind, v in verdicts.items():
+                same = len(set(v.values())) == 1
+                detail = ", ".join(f"σ={s}: {x}" for s, x in v.items())
+                parts.append(f"{kind} verdict {'does not depend' if same else '**depends**'} on σ ({detail})")
+            lines.append(f"- {SPLIT_NAME.get(split, split)}, {view} view: " + "; ".join(parts) + ".")
+        lines.append("")
+    every = df[df["metric"].astype(str) == "ridge_layer_corrected"]
+    if every["step"].nunique() > 1:  # tracking.ridge_every_step
+        own = every[every["sigma"] == every["sigma"].iloc[0]]
+        by_step = []
+        for _, r in ridge_by_step(df, str(own["sigma"].iloc[0])).iterrows():
+            by_step.append({"step": int(r["step"]), "split": r["split"], "view": r["final_norm"],
+                            "corrected peak [CI]": _peak(r, "_corrected"),
+                            "corrected p": _p(r.get("ridge_p_value_corrected")),
+                            "corrected ridge": _yes(r.get("ridge_verdict_corrected"))})
+        lines += [f"Null-corrected ridge statistics at every measured step (σ={own['sigma'].iloc[0]}):", "",
+                  markdown_table(pd.DataFrame(by_step)), ""]
+    return lines
+
+
+def attention_section(df: pd.DataFrame) -> list[str]:
+    t = attention_table(df)
+    if t.empty:
+        return []
+    d = _final(df, "attention_")
+    impl = d["attention_implementation"].dropna().iloc[0] if "attention_implementation" in d and \
+        d["attention_implementation"].notna().any() else "eager"
+    return [
+        f"## Attention to signal tokens (step {int(d['step'].max())}; paper Table 2)",
+        f"Attention of the last prompt position, averaged over heads and over the N={int(d['n_samples'].iloc[0])} "
+        f"samples of the seed-{int(d['seed'].iloc[0])} subsample; computed with {impl} attention. "
+        "Position 0 (attention sink) is left out and the other weights are NOT renormalised (each is the "
+        "model's own softmax share; renormalised = value / (1 − attention_sink); attention_sink is in the results table). Averages "
+        "are over the blocks 1..L.",
+        "",
+        markdown_table(t),
+        "",
+    ]
+
+
+def scaling_section(df: pd.DataFrame) -> list[str]:
+    d = _final(df, "residual_scale")
+    if d.empty:
+        return []
+    alphas = d[d["metric"] == "residual_scale"].pivot_table(index="layer", columns="split", values="value")
+    alphas = alphas.rename(columns={c: f"α {c}" for c in alphas.columns}).reset_index()
+    alphas = alphas.map(lambda v: format_number(v) if isinstance(v, float) else v)
+    acc = []
+    for split, g in d.groupby("split", sort=False):
+        before = g.loc[g["metric"] == "residual_scale_accuracy_before", "value"]
+        after = g.loc[g["metric"] == "residual_scale_accuracy_after", "value"]
+        acc.append(f"{SPLIT_NAME.get(split, split)}: accuracy {format_number(before.iloc[0] if len(before) else None)} → "
+                   f"{format_number(after.iloc[0] if len(after) else None)}")
+    first = d[d["metric"] == "residual_scale"].iloc[0]
+    return [
+        f"## Residual scaling coefficients (step {int(d['step'].max())}; paper §5.2)",
+        f"One scale α_l per block, model frozen, fitted with AdamW ({int(first['scale_epochs'])} epochs, "
+        f"lr {first['scale_lr']:g}, weight decay {first['scale_weight_decay']:g}) on each split's test records "
+        "outside the seed subsample; accuracy (final layer) before → after on the held-out subsample: "
+        + "; ".join(acc) + ". The paper finds relatively lower α in the final layers under OOD data.",
+        "",
+        markdown_table(alphas),
+        "",
+    ]
+
+
+def kernel_section(df: pd.DataFrame) -> list[str]:
+
+    curves = kernel_curves(df)
+    if curves.empty:
+        return []
+    step = int(_final(df, KERNEL_PREFIX)["step"].max())
+    rows = []
+    for (kernel, split), g in curves.groupby(["kernel", "split"], sort=False):
+        row = {"kernel": kernel, "split": split}
+        for kind, metric in (("raw", "predictive_information"), ("corrected", "predictive_information_corrected")):
+            wide = g[g["metric"] == metric].pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
+            r = ridge_of_curves(wide.sort_index(axis=1))
+            row[f"{kind} peak"] = r.get("peak_layer", "—")
+            row[f"{kind} drop to L"] = format_number(r.get("drop"))
+            row[f"{kind} ridge"] = _yes(float(r["ridge"])) if r else "—"
+        rows.append(row)
+    return [
+        f"## Kernel ablation (step {step}; paper Fig. 11)",
+        "Predictive information of the final model with the Gaussian (σ as measured), Laplacian (γ = 1) and "
+        "polynomial ((x·y + 1)², rows L2-normalised) kernels on the same subsamples, post view; peak = arg-max "
+        "layer of the mean over seeds, ridge = peak before the last layer with a paired drop > max(2·std over "
+        "seeds, 0.02 bits). The polynomial kernel is not infinitely divisible, so I ≤ min(H) is not guaranteed for it.",
+        "",
+        markdown_table(pd.DataFrame(rows)),
+        "",
+    ]
+
+
+def analysis_sections(df: pd.DataFrame) -> list[str]:
+    """Markdown lines of every analysis that has rows (empty list when none)."""
+    return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df)
+
+
+def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
+    peak, value = int(r[f"{kind}_peak_layer"]), format_number(r[f"{kind}_peak_value"])
+    if peak == n_layers:
+        return f"{name} is highest at the last layer {n_layers} ({value} bits)"
+    return (f"{name} peaks at layer {peak} of {n_layers} ({value} bits; drop to layer {n_layers}: "
+            f"{format_number(r[f'{kind}_drop'])} ± {format_number(r[f'{kind}_drop_std'])} over seeds)")
+
+
+def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[str], dict]:
+    """Plain sentences about the final checkpoint and the run, and a machine-readable summary."""
+    lines, summary = [], {"final_step": final_step, "ridges": {}}
+    fin = ridges[ridges["step"] == final_step]
+    for _, r in fin.iterrows():
+        key = f"{r['split']}/{r['final_norm']}"
+        summary["ridges"][key] = {
+            "raw_peak_layer": int(r["raw_peak_layer"]), "corrected_peak_layer": int(r["corrected_peak_layer"]),
+            "raw_ridge": bool(r["raw_ridge"]), "corrected_ridge": bool(r["corrected_ridge"]),
+        }
+        where = f"{SPLIT_NAME.get(r['split'], r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} the final norm"
+        raw = _peak_phrase("raw MI", r, "raw", n_layers)
+        corr = _peak_phrase("null-corrected MI", r, "corrected", n_layers)
+        if r["corrected_ridge"]:
+            msg = f"**Ridge seen** ({where}): {corr}; {raw}."
+        elif r["raw_ridge"] and int(r["corrected_peak_layer"]) == n_layers:
+            msg = (f"**No ridge after null correction** ({where}): {raw}, but the {corr}: the raw peak "
+                   "follows the permutation null (representation spread), not information about the target.")
+        elif r["raw_ridge"]:
+            msg = (f"**Ridge not confirmed after null correction** ({where}): {raw}; the {corr}: "
+                   "a drop too small to call a ridge.")
+        else:
+            msg = f"**No ridge** ({where}): {raw}; {corr}."
+        lines.append(msg)
+    mid = ridges[(ridges["step"] != final_step) & ridges["corrected_ridge"].astype(bool)]
+    if len(mid):
+        at = ", ".join(f"step {int(s)} ({sp}/{v}, layer {int(p)})" for s, sp, v, p in
+                       mid[["step", "split", "final_norm", "corrected_peak_layer"]].itertuples(index=False))
+        lines.append(f"During training a null-corrected ridge was seen at: {at}.")
+    else:
+        lines.append("No earlier checkpoint shows a ridge in the null-corrected MI.")
+    summary["corrected_ridge_anywhere"] = bool(ridges["corrected_ridge"].astype(bool).any())
+    post_id = summary["ridges"].get("id/post") or next(iter(summary["ridges"].values()), {})
+    summary["ridge_layer"] = post_id.get("corrected_peak_layer")
+    return lines, summary
+
+
+def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path], evaluator=None) -> tuple[Path, dict]:
+    """Write ``run_dir/report.md``; returns its path and the summary."""
+    final_step = int(df["step"].max())
+    n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max())
+    ridges = ridge_table(df)
+    lines_verdict, summary = verdict(ridges, final_step, n_layers)
+    ms = config.tracking.measure
+    units = "bits" if ms.base == 2 else f"log base {ms.base}"
+    model = config.model.name_or_path or (
+        f"GPT-2 trained from scratch (L={config.model.n_layer}, d={config.model.n_embd}, heads={config.model.n_head})")
+    parts = [
+        f"# InfoRidge report — {config.name}",
+        "",
+        "## Settings",
+        f"- model: {model}; task: {config.task.name}; final checkpoint: step {final_step}",
+        f"- measurement: matrix-based Rényi MI, α={ms.alpha}, {ms.kernel} kernel (σ={ms.sigma}), "
+        f"rows L2-normalised, values in {units}; N={ms.n_samples} samples × {len(ms.seeds)} seeds "
+        f"{list(ms.seeds)}; permutation null with {ms.n_permutations} draws per subsample",
+        f"- label embedding y: {ms.label_view}; layers 0..{n_layers} (0 = embedding output); "
+        "final-norm views: post (HF, last layer after the final norm) and pre (raw residual stream)",
+        "- corrected = raw MI − mean of the permutation null (MI with the targets shuffled)."
+        " Raw MI alone is biased by how spread out a representation is.",
+        "",
+        "## Verdict (final checkpoint)",
+        *[f"- {s}" for s in lines_verdict],
+        "",
+        f"## Per layer at step {final_step} (post view; mean over seeds)",
+        markdown_table(table1(df, final_step)),
+        "",
+        "## Ridge by checkpoint",
+        "peak = arg-max layer of the mean curve; ridge = peak before the last layer with a paired drop "
+        "> max(2·std over seeds, 0.02 bits).",
+        "",
+        markdown_table(ridges[["step", "split", "final_norm", "raw_peak_layer", "raw_drop", "raw_ridge",
+                          "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
+        "",
+        *analysis_sections(df),
+        "## Figures",
+        *[f"![{name}]({p.relative_to(run_dir)})" for name, p in figures.items()],
+        "",
+    ]
+    path = run_dir / "report.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(parts))
+    tmp.replace(path)
+    return path, summary
+
+
+def attention_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper-Table-2-style summary per split (final step)."""
+    d = _final(df, "attention_")
+    if d.empty:
+        return pd.DataFrame()
+    out = []
+    for split, g in d.groupby("split", sort=False):
+        m = g.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
+        last = int(m.index.max())
+        sig = m.get("attention_signal")
+        peak = int(sig.idxmax()) if sig is not None and sig.notna().any() else None
+        out.append({
+            "split": split,
+            "avg attn (all tokens)": format_number(m["attention_all"].mean(), 4),
+            "avg attn (signal tokens)": format_number(None if sig is None else sig.mean(), 4),
+            "max signal layer": "—" if peak is None else str(peak),
+            "max signal attn": format_number(None if peak is None else sig[peak], 4),
+            "final layer signal attn": format_number(None if sig is None else sig[last], 4),
+            "final layer last-token attn": format_number(m["attention_last"][last], 4),
+            "avg attn sink (pos 0, left out)": format_number(m["attention_sink"].mean(), 4) if "attention_sink" in m else "—",
+        })
+    return pd.DataFrame(out)

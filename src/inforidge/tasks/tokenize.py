@@ -1,0 +1,139 @@
+"""A word-level tokenizer for tasks with a closed vocabulary (built with `tokenizers`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import datasets
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
+
+from inforidge.config.settings import MULTI_TOKEN_POLICIES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _MultiTokenTally:
+    affected: int = 0
+    total: int = 0
+    example: str = ""
+
+
+_tally: ContextVar[_MultiTokenTally | None] = ContextVar("inforidge_multi_token_tally", default=None)
+
+
+def _warn_multi_token(affected: int, total: int, example: str) -> None:
+    log.warning(
+        "%d of %d targets are longer than one token; the next-token analysis keeps the first "
+        "token of each (multi_token_target='first'), e.g. %s", affected, total, example,
+    )
+
+
+@contextmanager
+def one_multi_token_warning():
+    """Inside the block, :func:`target_token_ids` counts multi-token targets instead of
+    warning per call; ONE warning with the total is logged at the end (used by a run,
+    which tokenises train, validation and both test splits separately)."""
+    tally = _MultiTokenTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+        if tally.affected:
+            _warn_multi_token(tally.affected, tally.total, tally.example)
+
+
+def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "error") -> torch.Tensor:
+    """(N,) ids of the targets' tokens, each tokenised on its own (no special tokens).
+
+    ``multi_token``: what to do with a target longer than one token: 'error' raises naming
+    the first one; 'first' keeps its first token and logs one warning counting them.
+    A target that is the unknown token, or no token at all, always raises.
+    """
+    if multi_token not in MULTI_TOKEN_POLICIES:
+        raise ValueError(f"multi_token must be one of {MULTI_TOKEN_POLICIES}; got {multi_token!r}")
+    ids, affected, example = [], 0, ""
+    for t in targets:
+        enc = tokenizer(t, add_special_tokens=False)["input_ids"]
+        if not enc:
+            raise ValueError(
+                f"target {t!r} tokenises to no token; give every record a non-empty target the "
+                f"tokenizer ({type(tokenizer).__name__}) can encode"
+            )
+        if len(enc) > 1:
+            if multi_token == "error":
+                raise ValueError(
+                    f"target {t!r} is {len(enc)} tokens {enc}, but the next-token analysis needs "
+                    "exactly one; use a single-token label (e.g. a leading space for BPE tokenizers) "
+                    "or task.multi_token_target=first to keep the first token"
+                )
+            affected += 1
+            example = example or f"{t!r} -> {tokenizer.convert_ids_to_tokens(enc[:1])[0]!r}"
+        if enc[0] == tokenizer.unk_token_id:
+            raise ValueError(f"target {t!r} is the unknown token; add it to the vocabulary")
+        ids.append(enc[0])
+    tally = _tally.get()
+    if tally is not None:
+        tally.affected += affected
+        tally.total += len(ids)
+        tally.example = tally.example or example
+    elif affected:
+        _warn_multi_token(affected, len(ids), example)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
+
+
+def build_word_tokenizer(vocabulary: list[str]) -> PreTrainedTokenizerFast:
+    """Whitespace-split word-level tokenizer: every word of ``vocabulary`` is one token.
+
+    Special tokens: [PAD] (id 0), [UNK] (1), [BOS] (2, also used as eos). Padding side is
+    left, the convention for decoder-only models. Save it with ``save_pretrained`` beside
+    the model; ``AutoTokenizer.from_pretrained`` loads it back.
+    """
+    words = list(dict.fromkeys(vocabulary))
+    if not words:
+        raise ValueError("the vocabulary is empty; a word-level tokenizer needs at least one word")
+    clash = [w for w in words if w in (PAD, UNK, BOS) or any(c.isspace() for c in w)]
+    if clash:
+        raise ValueError(f"vocabulary words must be non-special and contain no whitespace: {clash[:5]}")
+    vocab = {tok: i for i, tok in enumerate([PAD, UNK, BOS, *words])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=BOS,
+        padding_side="left",
+    )
+
+
+def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: str = "error") -> datasets.Dataset:
+    """input_ids = prompt + target token; labels = -100 except the target (loss on it only).
+
+    ``multi_token_target``: policy for targets longer than one token (see
+    :func:`~inforidge.tasks.tokenize.target_token_ids`); 'first' trains on their first token.
+    """
+    target_ids = target_token_ids(tokenizer, [r["target"] for r in records], multi_token_target).tolist()
+    enc = tokenizer([r["prompt"] for r in records], add_special_tokens=True)
+    ids = [p + [t] for p, t in zip(enc["input_ids"], target_ids, strict=True)]
+    return datasets.Dataset.from_dict({
+        "input_ids": ids,
+        "attention_mask": [[1] * len(i) for i in ids],
+        "labels": [[-100] * (len(i) - 1) + [i[-1]] for i in ids],
+    })
+
+
+def collator(tokenizer) -> DataCollatorForSeq2Seq:
+    """Pads input_ids with the pad token and labels with -100."""
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
