@@ -150,10 +150,13 @@ def test_model_options_reach_from_pretrained(tiny_llama_folder):
 
 
 def test_run_end_to_end_on_a_jsonl_task_and_a_saved_llama(tiny_llama_folder, tmp_path, caplog):
-    # The example with three two-word targets, to see the policy and its one warning in a run.
+    # Some targets made two words long (every line with that target, so no two distinct targets
+    # share a first token), to see the policy and its one warning in a run.
     lines = [json.loads(x) for x in EXAMPLE.read_text().splitlines()]
-    for r in lines[::13]:
-        r["target"] += " is"
+    extended = {r["target"] for r in lines[::13]}
+    for r in lines:
+        if r["target"] in extended:
+            r["target"] += " is"
     data = write_jsonl(tmp_path / "task.jsonl", lines)
     overrides = tiny_overrides(
         tmp_path, name="byo", **{

@@ -23,7 +23,9 @@ class TaskConfig:
     clutrr: a CLUTRR config folder or file (HF or original-release CSV/parquet); ecqa: a file or a folder
     of <...>train / validation / test files."""
     multi_token_target: str = "first"
-    """Targets longer than one token: 'first' keeps their first token (one warning counts them); 'error' stops."""
+    """Targets longer than one token: 'first' keeps their first token (one warning counts them) and
+    stops if two distinct targets then share a first token (e.g. 'father-in-law' and 'father');
+    'first_allow_collisions' merges such targets into one class with a warning; 'error' stops."""
     validation_fraction: float = 0.1
     """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation;
     clutrr / ecqa without a validation file: share of the train rows (clutrr: or validation rows) cut off for it."""

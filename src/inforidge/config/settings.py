@@ -168,4 +168,6 @@ class MeasureSettings:
         return {"sigma": self.sigma} if self.kernel == "gaussian" else {}
 
 
-MULTI_TOKEN_POLICIES = ("first", "error")
+# Targets longer than one token: "error" stops; "first" keeps the first token unless two distinct
+# targets then share it (an error naming them); "first_allow_collisions" merges them with a warning.
+MULTI_TOKEN_POLICIES = ("first", "first_allow_collisions", "error")

@@ -50,16 +50,39 @@ def one_multi_token_warning():
             _warn_multi_token(tally.affected, tally.total, tally.example)
 
 
+def _check_collisions(tokenizer, by_first: dict[int, dict[tuple[int, ...], str]], multi_token: str) -> None:
+    """Distinct targets (different token sequences) that share a first token."""
+    clashes = {i: list(seqs.values()) for i, seqs in by_first.items() if len(seqs) > 1}
+    if not clashes:
+        return
+    listed = "; ".join(
+        f"{' / '.join(repr(t) for t in sorted(group))} -> {tokenizer.convert_ids_to_tokens([i])[0]!r}"
+        for i, group in sorted(clashes.items(), key=lambda kv: sorted(kv[1]))[:8]
+    )
+    more = f" (and {len(clashes) - 8} more)" if len(clashes) > 8 else ""
+    message = (f"{len(clashes)} first token(s) are shared by distinct targets, so the next-token label "
+               f"merges them into one class: {listed}{more}")
+    if multi_token == "first_allow_collisions":
+        log.warning("%s; measured as merged classes (task.multi_token_target=first_allow_collisions)", message)
+        return
+    raise ValueError(f"{message}. Use targets whose first tokens differ (e.g. reword them), or set "
+                     "task.multi_token_target=first_allow_collisions to measure the merged classes")
+
+
 def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "error") -> torch.Tensor:
     """(N,) ids of the targets' tokens, each tokenised on its own (no special tokens).
 
     ``multi_token``: what to do with a target longer than one token: 'error' raises naming
-    the first one; 'first' keeps its first token and logs one warning counting them.
-    A target that is the unknown token, or no token at all, always raises.
+    the first one; 'first' keeps its first token and logs one warning counting them, but
+    raises when two distinct targets then share a first token (the label would merge two
+    classes, e.g. 'father-in-law' and 'father' -> 'father'), naming the collisions;
+    'first_allow_collisions' merges them with a warning. A target that is the unknown token,
+    or no token at all, always raises.
     """
     if multi_token not in MULTI_TOKEN_POLICIES:
         raise ValueError(f"multi_token must be one of {MULTI_TOKEN_POLICIES}; got {multi_token!r}")
     ids, affected, example = [], 0, ""
+    by_first: dict[int, dict[tuple[int, ...], str]] = {}  # first id -> {full ids: a target}
     for t in targets:
         enc = tokenizer(t, add_special_tokens=False)["input_ids"]
         if not enc:
@@ -79,6 +102,8 @@ def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "erro
         if enc[0] == tokenizer.unk_token_id:
             raise ValueError(f"target {t!r} is the unknown token; add it to the vocabulary")
         ids.append(enc[0])
+        by_first.setdefault(enc[0], {}).setdefault(tuple(enc), t)
+    _check_collisions(tokenizer, by_first, multi_token)
     tally = _tally.get()
     if tally is not None:
         tally.affected += affected
