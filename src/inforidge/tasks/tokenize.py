@@ -162,3 +162,45 @@ def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: 
 def collator(tokenizer) -> DataCollatorForSeq2Seq:
     """Pads input_ids with the pad token and labels with -100."""
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+
+
+UNKNOWN_WARN_SHARE = 0.05  # above this share of [UNK] tokens a measurement is flagged
+UNKNOWN_REFUSE_SHARE = 0.5  # above this it measures the unknown token, not the text
+
+
+@dataclass(frozen=True)
+class UnknownTokens:
+    """How much of a text source the tokenizer maps to its unknown token."""
+
+    n_unknown: int
+    n_tokens: int
+
+    @property
+    def share(self) -> float:
+        return self.n_unknown / self.n_tokens if self.n_tokens else 0.0
+
+
+def count_unknown_tokens(tokenizer, texts: Sequence[str]) -> UnknownTokens:
+    """Unknown tokens among all tokens of ``texts`` (no special tokens added). A tokenizer
+    without an unknown token (byte-level BPE) reads every text: 0 unknown."""
+    unk = tokenizer.unk_token_id
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+    n_tokens = sum(len(seq) for seq in ids)
+    n_unknown = 0 if unk is None else sum(seq.count(unk) for seq in ids)
+    return UnknownTokens(n_unknown, n_tokens)
+
+
+def check_unknown_tokens(tokenizer, texts: Sequence[str], what: str, *, allow: bool = False) -> UnknownTokens:
+    """Warn when more than 5 % of the tokens of ``texts`` are unknown; refuse above 50 %
+    (the states would describe the unknown token, not the text) unless ``allow``."""
+    counts = count_unknown_tokens(tokenizer, texts)
+    if counts.share > UNKNOWN_REFUSE_SHARE and not allow:
+        raise ValueError(
+            f"{what}: {counts.n_unknown} of {counts.n_tokens} tokens ({counts.share:.0%}) are the unknown token "
+            f"{tokenizer.unk_token!r} of this tokenizer ({type(tokenizer).__name__}); it cannot read this text. "
+            "Use a model whose tokenizer covers it, or allow it explicitly to measure anyway"
+        )
+    if counts.share > UNKNOWN_WARN_SHARE:
+        log.warning("%s: %d of %d tokens (%.0f%%) are the unknown token %r", what, counts.n_unknown,
+                    counts.n_tokens, 100 * counts.share, tokenizer.unk_token)
+    return counts
