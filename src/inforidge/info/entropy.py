@@ -10,6 +10,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -160,13 +161,27 @@ class InformationEstimate:
         return self.mi - self.null_mean
 
 
-def permutations(n: int, n_permutations: int, seed: int, device=None) -> Tensor:
-    """(P, n) seeded random permutations of range(n); the same seed gives the same rows."""
+def permutations(n: int, n_permutations: int, seed: int, device=None, *, groups=None) -> Tensor:
+    """(P, n) seeded random permutations of range(n); the same seed gives the same rows.
+
+    groups: optional (n,) labels; each permutation then only shuffles samples within a group
+    (a stratified null that keeps whatever the groups share, e.g. the prompt length).
+    """
     if n_permutations == 0:  # torch.stack([]) raises; mutual_information asks for none
         return torch.empty(0, n, dtype=torch.long, device=device)
     g = torch.Generator().manual_seed(int(seed))
-    perms = torch.stack([torch.randperm(n, generator=g) for _ in range(n_permutations)])
-    return perms.reshape(n_permutations, n).to(device)
+    if groups is None:
+        perms = torch.stack([torch.randperm(n, generator=g) for _ in range(n_permutations)])
+        return perms.reshape(n_permutations, n).to(device)
+    labels = torch.as_tensor(np.asarray(groups)).reshape(-1)
+    if labels.shape[0] != n:
+        raise ValueError(f"groups must give one label per sample ({n}); got {labels.shape[0]}")
+    members = [torch.nonzero(labels == v).flatten() for v in torch.unique(labels)]
+    perms = torch.empty(n_permutations, n, dtype=torch.long)
+    for row in perms:
+        for idx in members:
+            row[idx] = idx[torch.randperm(len(idx), generator=g)]
+    return perms.to(device)
 
 
 def information_from_grams(
@@ -177,6 +192,7 @@ def information_from_grams(
     base: float = 2.0,
     n_permutations: int = 0,
     seed: int = 0,
+    groups=None,
 ) -> InformationEstimate:
     """I(X; Y) = S(Kx) + S(Ky) - S(Kx o Ky) from precomputed Gram matrices, with a null.
 
@@ -186,6 +202,7 @@ def information_from_grams(
         n_permutations: P draws of the permutation null: Ky -> P Ky P^T (samples of Y
             shuffled against X). S(Ky) is permutation invariant, so only the joint is redone.
         seed: seed of the permutations.
+        groups: optional (N,) labels: permute only within groups (see :func:`permutations`).
     """
     alpha, base = check_alpha(alpha), check_base(base)
     kx, ky = as_tensor(kx, "kx"), as_tensor(ky, "ky")
@@ -200,15 +217,17 @@ def information_from_grams(
             f"X and Y have different sample counts ({kx.shape[-1]} vs {ky.shape[-1]}); "
             "pass the same N samples in the same order"
         )
-    return _information(kx, ky, alpha, base, n_permutations, seed)
+    return _information(kx, ky, alpha, base, n_permutations, seed, groups=groups)
 
 
 def _information(
-    kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutations: int, seed: int, *, scratch_kx: bool = False
+    kx: Tensor, ky: Tensor, alpha: float, base: float, n_permutations: int, seed: int, *,
+    scratch_kx: bool = False, groups=None,
 ) -> InformationEstimate:
     """information_from_grams on Gram matrices already validated (or built from checked samples).
 
     scratch_kx: kx is a temporary of ours; without permutations the joint is formed in it.
+    groups: (N,) labels of a stratified null, or None.
     """
     if n_permutations < 0:
         raise ValueError(f"n_permutations must be >= 0; got {n_permutations}")
@@ -217,7 +236,7 @@ def _information(
     ky = ky.to(device=kx3.device, dtype=kx3.dtype)
     tx, ty = _trace(kx3), _trace(ky)
     dx, dy = kx3.diagonal(dim1=-2, dim2=-1), ky.diagonal()
-    perms = permutations(ky.shape[-1], n_permutations, seed, ky.device)
+    perms = permutations(ky.shape[-1], n_permutations, seed, ky.device, groups=groups)
     if alpha == 2.0:
         # S_2 needs only sums of squares: sum((Kx o Ky)^2) = <Kx^2, Ky^2>, one mat-vec per
         # permutation on the squared Grams instead of a new (L, N, N) product each time.
@@ -277,16 +296,19 @@ def estimate_information(
     kernel: str = "gaussian",
     n_permutations: int = 20,
     seed: int = 0,
+    groups=None,
     **kernel_kw,
 ) -> InformationEstimate:
     """Raw MI, its permutation null and the corrected value in one pass over the Grams.
 
     x: (N, D) or a stack of layers (L, N, D); y: (N, E). ``kernel_kw`` goes to
     :func:`gram_matrix` (sigma, gamma, degree, coef0, normalize) for both x and y.
+    groups: optional (N,) labels; the null then permutes y only within groups (e.g. prompts
+    of equal length, when y's embedding carries the position).
     """
     alpha, base = check_alpha(alpha), check_base(base)
     kx, ky = _grams(x, y, kernel, kernel_kw)
-    return _information(kx, ky, alpha, base, n_permutations, seed, scratch_kx=True)
+    return _information(kx, ky, alpha, base, n_permutations, seed, scratch_kx=True, groups=groups)
 
 
 def mutual_information(
