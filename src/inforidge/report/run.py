@@ -6,6 +6,7 @@ analysis has no rows, so runs without it look as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from inforidge.results.summaries import (
     ridge_table,
     table1,
 )
+from inforidge.results.table import write_text_atomic
 
 
 def _p(x) -> str:
@@ -219,8 +221,11 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
     return lines, summary
 
 
-def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path], evaluator=None) -> tuple[Path, dict]:
-    """Write ``run_dir/report.md``; returns its path and the summary."""
+def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path],
+                 extra_sections: Sequence[str] = ()) -> tuple[Path, dict]:
+    """Write ``run_dir/report.md`` (atomically) from the table ``df`` and the run's ``config``;
+    ``extra_sections``: markdown lines added before the figures (e.g. a sweep's checkpoints).
+    Returns the report's path and the summary."""
     final_step = int(df["step"].max())
     n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max())
     ridges = ridge_table(df)
@@ -256,15 +261,12 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
                           "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
         "",
         *analysis_sections(df),
+        *extra_sections,
         "## Figures",
         *[f"![{name}]({p.relative_to(run_dir)})" for name, p in figures.items()],
         "",
     ]
-    path = run_dir / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)
-    return path, summary
+    return write_text_atomic(run_dir / "report.md", "\n".join(parts)), summary
 
 
 def attention_table(df: pd.DataFrame) -> pd.DataFrame:
