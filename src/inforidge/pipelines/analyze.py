@@ -24,7 +24,9 @@ final checkpoint (step = the last measured step):
   the prefix keeps the other kernels out of every curve that reads ``predictive_information``.
 
 Every stage is skipped when its rows already exist at the final step (a resumed run adds
-nothing); ``force=True`` (the ``analyze`` command) replaces them.
+nothing); ``force=True`` (the ``analyze`` command) replaces them (:meth:`ResultsTable.drop`).
+The stages are a registry (:data:`STAGES`, name -> function of a :class:`FinalModel`); they
+share one extraction of the final model's states and the subsamples the Evaluator drew.
 """
 
 from __future__ import annotations
