@@ -21,7 +21,7 @@ from inforidge.measure.predictive import Evaluator
 from inforidge.measure.rows import KEY
 from inforidge.models.parts import locate_parts
 from inforidge.models.surgery import eager_attention
-from inforidge.pipelines.analyze import attention_stage
+from inforidge.pipelines.analyze import FinalModel, attention_stage
 from inforidge.pipelines.run import run
 
 # ----------------------------------------------------------------------------- ridge statistics
@@ -119,22 +119,25 @@ def test_signal_mask_picks_the_signal_tokens(tiny_task, word_tokenizer):
 
 
 def test_attention_is_skipped_for_tasks_without_signal_positions(tiny_task, word_tokenizer, tiny_gpt2):
+    def attention_of(task):
+        ev = Evaluator(word_tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
+                       MeasureSettings(n_samples=8, seeds=[0]))
+        return attention_stage(FinalModel(locate_parts(tiny_gpt2), word_tokenizer, task, ev, 0, None))
+
     task = copy.deepcopy(tiny_task)
     for split in ("test_id", "test_ood"):
         for r in task.splits[split]:
             r.pop("signal_positions")
-    ev = Evaluator(word_tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
-                   MeasureSettings(n_samples=8, seeds=[0]))
-    rows, msg = attention_stage(locate_parts(tiny_gpt2), word_tokenizer, task, ev, step=0)
+    rows, msg = attention_of(task)
     assert rows == [] and "signal_positions" in msg
     # Positions that point at noise tokens (N...) are caught by the task's signal prefix.
     shifted = copy.deepcopy(tiny_task)
     for split in ("test_id", "test_ood"):
         for r in shifted.splits[split]:
             r["signal_positions"] = [p + 1 for p in r["signal_positions"]]
-    rows, msg = attention_stage(locate_parts(tiny_gpt2), word_tokenizer, shifted, ev, step=0)
+    rows, msg = attention_of(shifted)
     assert rows == [] and "do not start with 'S'" in msg
-    rows, msg = attention_stage(locate_parts(tiny_gpt2), word_tokenizer, tiny_task, ev, step=0)
+    rows, msg = attention_of(tiny_task)
     assert len(rows) == 2 * 4 * 2 and "eager" in msg  # splits x metrics x blocks
 
 

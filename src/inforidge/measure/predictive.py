@@ -1,7 +1,10 @@
 """Measurement of one model state: per-layer information and early-exit accuracy -> rows.
 
-Data flow: evaluation records -> fixed seeded subsamples -> one extraction pass over their
-union -> estimators per seed -> tidy rows (see :mod:`inforidge.results.table`).
+Data flow: evaluation records -> fixed seeded subsamples (drawn once, kept as
+:attr:`Evaluator.record_indices`) -> :meth:`Evaluator.extract`: one extraction pass over their
+union -> :meth:`Evaluator.rows`: estimators per seed -> tidy rows (:mod:`inforidge.measure.rows`).
+Analyses of the same model state call :meth:`~Evaluator.extract` once and build every set of
+rows from those states.
 """
 
 from __future__ import annotations
@@ -14,15 +17,28 @@ import torch
 from inforidge.config.settings import MeasureSettings
 from inforidge.extract.last_position import LayerStates, extract_batched
 from inforidge.info import estimate_information
+from inforidge.measure.rows import (
+    EARLY_EXIT_ACCURACY,
+    INCREMENTAL_GAIN,
+    LABEL_ENTROPY,
+    PREDICTIVE_INFORMATION,
+    estimate_rows,
+)
 from inforidge.models.parts import ModelParts
 from inforidge.tasks.tokenize import target_token_ids
+
+
+def draw_subsample(n_records: int, n_samples: int, seed: int) -> np.ndarray:
+    """The indices (n_samples,) of the seeded subsample of ``n_records`` records, in draw order."""
+    return np.random.default_rng(seed).choice(n_records, n_samples, replace=False)
 
 
 class Evaluator:
     """Measures a model on fixed, seeded subsamples of the evaluation splits.
 
     ``eval_splits`` maps a split label ("id", "ood") to records with "prompt" and "target".
-    The subsamples are drawn once, so every checkpoint is measured on the same samples.
+    The subsamples are drawn once, so every checkpoint is measured on the same samples:
+    ``record_indices[split][seed]`` holds the (n_samples,) indices into ``records[split]``.
     ``multi_token_target``: policy for targets longer than one token (see :func:`target_token_ids`).
     """
 
@@ -30,6 +46,8 @@ class Evaluator:
                  multi_token_target: str = "error"):
         self.tokenizer = tokenizer
         self.settings = settings or MeasureSettings()
+        self.records: dict[str, list[dict]] = {}
+        self.record_indices: dict[str, dict[int, np.ndarray]] = {}
         self.splits = {}
         for name, records in eval_splits.items():
             n = len(records)
@@ -38,10 +56,11 @@ class Evaluator:
                     f"split {name!r} has {n} samples but n_samples={self.settings.n_samples}; "
                     "lower n_samples or add data"
                 )
-            subsets = {
-                s: np.random.default_rng(s).choice(n, self.settings.n_samples, replace=False)
-                for s in self.settings.seeds
-            }
+            subsets = {s: draw_subsample(n, self.settings.n_samples, s) for s in self.settings.seeds}
+            self.records[name] = list(records)
+            self.record_indices[name] = subsets
+            # One extraction over the union of the seeds' subsamples ("pool"); each seed's
+            # subsample is a set of positions into that pool.
             pool = np.unique(np.concatenate(list(subsets.values())))
             where = {int(i): k for k, i in enumerate(pool)}
             self.splits[name] = {
@@ -50,24 +69,61 @@ class Evaluator:
                 "subsets": {s: torch.tensor([where[int(i)] for i in idx]) for s, idx in subsets.items()},
             }
 
+    def seed(self, seed: int | None = None) -> int:
+        """``seed``, or the first of the settings' seeds when None."""
+        return int(self.settings.seeds[0] if seed is None else seed)
+
+    def positions(self, split: str, seed: int | None = None) -> torch.Tensor:
+        """(n_samples,) positions of the subsample of ``seed`` in the extracted states of ``split``."""
+        return self.splits[split]["subsets"][self.seed(seed)]
+
+    def subsample(self, split: str, seed: int | None = None) -> list[dict]:
+        """The records of the subsample of ``seed`` (default: the first seed), in draw order."""
+        records = self.records[split]
+        return [records[int(i)] for i in self.record_indices[split][self.seed(seed)]]
+
+    def complement(self, split: str, seed: int | None = None) -> list[dict]:
+        """The records of ``split`` outside the subsample of ``seed`` (default: the first seed), in order."""
+        chosen = set(self.record_indices[split][self.seed(seed)].tolist())
+        return [r for i, r in enumerate(self.records[split]) if i not in chosen]
+
     def extract(self, parts: ModelParts) -> dict[str, LayerStates]:
+        """Split -> the states of every pooled sample (one forward pass per batch)."""
         return {
             name: extract_batched(parts, self.tokenizer, sp["prompts"], sp["targets"], self.settings.batch_size)
             for name, sp in self.splits.items()
         }
 
     def measure(self, parts: ModelParts, step: int) -> list[dict]:
-        """All rows for one model state at training step ``step``."""
-        st = self.settings
-        states = self.extract(parts)
+        """All rows for one model state at training step ``step``: ``rows(extract(parts), step)``."""
+        return self.rows(self.extract(parts), step)
+
+    def rows(self, states: dict[str, LayerStates], step: int, settings: MeasureSettings | None = None) -> list[dict]:
+        """All rows of extracted ``states`` (from :meth:`extract`) at training step ``step``.
+
+        settings: estimator settings other than the Evaluator's own (e.g. another kernel); the
+        subsamples stay the Evaluator's.
+        """
+        st = settings or self.settings
+        rows = self.information_rows(states, step, st)
+        return rows + self._accuracy_all(states, self._base(step, st), st)
+
+    def _base(self, step: int, st: MeasureSettings) -> dict:
+        return {"step": int(step), "n_samples": st.n_samples, **st.row_settings()}
+
+    def information_rows(self, states: dict[str, LayerStates], step: int, settings: MeasureSettings | None = None,
+                         *, predictive_only: bool = False) -> list[dict]:
+        """Per split and seed: the predictive information, incremental gain and early-exit accuracy
+        rows of ``states``; ``predictive_only``: the predictive-information rows alone (no
+        entropies, gains or accuracies; the kernel ablation)."""
+        st = settings or self.settings
+        base = self._base(step, st)
         rows: list[dict] = []
-        base = {"step": int(step), "n_samples": st.n_samples, **st.row_settings()}
         for split, sp in self.splits.items():
             s = states[split]
-            stacks = {
-                "predictive_information": (*s.views_stacked(st.final_norm_views), 0),
-                "incremental_gain": (*s.views_stacked(st.final_norm_views, deltas=True), 1),
-            }
+            stacks = {PREDICTIVE_INFORMATION: (*s.views_stacked(st.final_norm_views), 0)}
+            if not predictive_only:  # gains start at layer 1: block l's gain over layer l - 1
+                stacks[INCREMENTAL_GAIN] = (*s.views_stacked(st.final_norm_views, deltas=True), 1)
             for seed, idx in sp["subsets"].items():
                 y = s.labels[st.label_view][idx]
                 common = {**base, "split": split, "seed": seed}
@@ -76,42 +132,30 @@ class Evaluator:
                         x[:, idx], y, alpha=st.alpha, base=st.base, kernel=st.kernel,
                         n_permutations=st.n_permutations, seed=seed, **st.kernel_kw(),
                     )
-                    for view, ix in index.items():
-                        series = {
-                            metric: est.mi, f"{metric}_null": est.null_mean,
-                            f"{metric}_null_std": est.null_std, f"{metric}_corrected": est.corrected,
-                        }
-                        if metric == "predictive_information":
-                            series["representation_entropy"] = est.entropy_x
-                        for name, values in series.items():
-                            rows += [
-                                {**common, "final_norm": view, "metric": name, "layer": first_layer + layer,
-                                 "value": float(v)}
-                                for layer, v in enumerate(values[ix])
-                            ]
-                        if metric == "predictive_information":
-                            rows.append({**common, "final_norm": view, "metric": "label_entropy",
-                                         "layer": -1, "value": float(est.entropy_y)})
-                acc = (s.early_exit[:, idx] == s.target_ids[idx]).float().mean(1)
-                rows += [
-                    {**common, "final_norm": view, "metric": "early_exit_accuracy", "layer": layer, "value": float(v)}
-                    for view in st.final_norm_views
-                    for layer, v in enumerate(acc)
-                ]
-        rows += self._accuracy_all(states, base)
+                    entropies = metric == PREDICTIVE_INFORMATION and not predictive_only
+                    rows += estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
+                                          entropy_y=LABEL_ENTROPY if entropies else None)
+                if not predictive_only:
+                    acc = (s.early_exit[:, idx] == s.target_ids[idx]).float().mean(1)
+                    rows += [
+                        {**common, "final_norm": view, "metric": EARLY_EXIT_ACCURACY, "layer": layer,
+                         "value": float(v)}
+                        for view in st.final_norm_views
+                        for layer, v in enumerate(acc)
+                    ]
         return rows
 
-    def _accuracy_all(self, states: dict[str, LayerStates], base: dict) -> list[dict]:
+    def _accuracy_all(self, states: dict[str, LayerStates], base: dict, st: MeasureSettings) -> list[dict]:
         """Early-exit accuracy over the union of every split's subsample, per seed."""
         rows = []
-        for seed in self.settings.seeds:
+        for seed in self.settings.seeds:  # the seeds of the drawn subsamples
             correct = torch.cat([
                 (states[n].early_exit[:, sp["subsets"][seed]] == states[n].target_ids[sp["subsets"][seed]]).float()
                 for n, sp in self.splits.items()
             ], 1)
-            for view in self.settings.final_norm_views:
+            for view in st.final_norm_views:
                 rows += [
-                    {**base, "split": "all", "seed": seed, "final_norm": view, "metric": "early_exit_accuracy",
+                    {**base, "split": "all", "seed": seed, "final_norm": view, "metric": EARLY_EXIT_ACCURACY,
                      "layer": layer, "value": float(v), "n_samples": correct.shape[1]}
                     for layer, v in enumerate(correct.mean(1))
                 ]

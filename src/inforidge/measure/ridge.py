@@ -5,21 +5,15 @@ Evaluator's subsamples and extracted states.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
+from dataclasses import replace
 
 from inforidge.info import gram_matrix
-from inforidge.info.ridge import (
-    ridge_statistics_views,
-)
+from inforidge.info.ridge import ridge_statistics_views
 from inforidge.measure.predictive import Evaluator
-from inforidge.measure.rows import STAGE_PREFIX
+from inforidge.measure.rows import STAGE_PREFIX, WHOLE_CURVE
 
 # Kernels of the ablation (paper Fig. 11); the measurement's own kernel is not measured again.
 ABLATION_KERNELS = ("gaussian", "laplacian", "polynomial")
-
-
-TASK_SPLIT = {"id": "test_id", "ood": "test_ood"}
 
 
 RIDGE_FIELDS = {  # metric stem -> key of RidgeTest.summary()
@@ -40,7 +34,8 @@ def ridge_sigmas(settings) -> list:
 
 def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, confidence: float = 0.95,
                draw_permutations: int = 2, level: float = 0.05) -> list[dict]:
-    """Rows of the bootstrap ridge statistics per split, final-norm view and bandwidth.
+    """Rows of the bootstrap ridge statistics per split, final-norm view and bandwidth, on
+    ``states`` (from ``evaluator.extract``) restricted to the subsample of the first seed.
 
     Metrics (layer -1, a statement about the whole curve): ``ridge_layer`` (arg-max layer on the
     full sample), ``ridge_layer_ci_low/high`` (percentile interval of the draws' arg-max),
@@ -55,9 +50,9 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
     draws = draw_permutations if perms > 0 else 0
     kernel_kw = {} if st.kernel == "gaussian" else st.kernel_kw()
     rows = []
-    for split, sp in evaluator.splits.items():
+    for split in evaluator.splits:
         s = states[split]
-        idx = sp["subsets"][seed]
+        idx = evaluator.positions(split, seed)
         x, index = s.views_stacked(st.final_norm_views)
         x, y = x[:, idx], s.labels[st.label_view][idx]
         for sigma in ridge_sigmas(st):
@@ -67,7 +62,7 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
                                              n_permutations=perms, draw_permutations=draws, seed=seed,
                                              alpha=st.alpha, base=st.base)
             common = {"step": int(step), "split": split, "seed": seed, "n_samples": int(len(idx)),
-                      **st.row_settings(), "sigma": str(st.sigma if sigma is None else sigma), "layer": -1,
+                      **st.row_settings(), "sigma": str(st.sigma if sigma is None else sigma), "layer": WHOLE_CURVE,
                       "ridge_n_boot": n_boot, "ridge_confidence": confidence, "ridge_draw_permutations": draws}
             for view, stats in by_view.items():
                 tests = {"": stats.raw, "_corrected": stats.corrected}
@@ -80,73 +75,16 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
     return rows
 
 
-class RidgeEvaluator(Evaluator):
-    """An :class:`Evaluator` whose every measurement also holds the ridge rows
-    (``tracking.ridge_every_step``); the ridge statistics reuse the measurement's states."""
-
-    ridge_bootstrap: int = 200
-
-    def extract(self, parts):
-        self._last_states = super().extract(parts)
-        return self._last_states
-
-    def measure(self, parts, step: int) -> list[dict]:
-        rows = super().measure(parts, step)
-        states, self._last_states = self._last_states, None
-        return rows + ridge_rows(self, states, step, n_boot=self.ridge_bootstrap)
-
-
-def with_ridge_rows(evaluator: Evaluator, n_boot: int) -> RidgeEvaluator:
-    """A copy of ``evaluator`` (same subsamples) that adds ridge rows to every measurement."""
-    out = RidgeEvaluator.__new__(RidgeEvaluator)
-    out.__dict__.update(evaluator.__dict__)
-    out.ridge_bootstrap = int(n_boot)
-    return out
-
-
-def subsample_records(evaluator: Evaluator, split: str, records: list[dict], seed: int | None = None) -> list[dict]:
-    """The records of the Evaluator's subsample of ``seed`` (default: its first seed), in order."""
-    st = evaluator.settings
-    seed = int(st.seeds[0] if seed is None else seed)
-    chosen = np.random.default_rng(seed).choice(len(records), st.n_samples, replace=False)
-    picked = [records[int(i)] for i in chosen]
-    sp = evaluator.splits[split]
-    expected = [sp["prompts"][int(i)] for i in sp["subsets"][seed]]
-    if [r["prompt"] for r in picked] != expected:
-        raise RuntimeError("the Evaluator's subsample could not be reproduced; was it built from other records?")
-    return picked
-
-
-def subsample_complement(evaluator: Evaluator, records: list[dict], seed: int | None = None) -> list[dict]:
-    """Records outside the subsample of ``seed`` (default: the first seed), in order."""
-    st = evaluator.settings
-    seed = int(st.seeds[0] if seed is None else seed)
-    chosen = set(np.random.default_rng(seed).choice(len(records), st.n_samples, replace=False).tolist())
-    return [r for i, r in enumerate(records) if i not in chosen]
-
-
-class _CachedStatesEvaluator(Evaluator):
-    """An Evaluator copy that measures given, already extracted states (no second forward pass)."""
-
-    def extract(self, parts):
-        return self._states
-
-
 def kernel_ablation_rows(evaluator: Evaluator, states: dict, step: int,
                          kernels: Sequence[str] = ABLATION_KERNELS) -> list[dict]:
     """Predictive-information rows (``kernel_ablation_`` prefix) for each kernel other than the
-    measurement's own, measured by a copy of ``evaluator`` whose settings name that kernel."""
-    from dataclasses import replace
-
+    measurement's own, measured on ``states`` (from ``evaluator.extract``) and the Evaluator's
+    subsamples with settings that name that kernel."""
     rows = []
     for kernel in kernels:
         if kernel == evaluator.settings.kernel:
             continue
-        ev = _CachedStatesEvaluator.__new__(_CachedStatesEvaluator)
-        ev.__dict__.update(evaluator.__dict__)
-        ev.settings = replace(evaluator.settings, kernel=kernel)
-        ev._states = states
-        for r in Evaluator.measure(ev, None, step):
-            if str(r["metric"]).startswith("predictive_information") and r["split"] in evaluator.splits:
-                rows.append({**r, "metric": STAGE_PREFIX["kernels"] + r["metric"]})
+        settings = replace(evaluator.settings, kernel=kernel)
+        rows += [{**r, "metric": STAGE_PREFIX["kernels"] + r["metric"]}
+                 for r in evaluator.information_rows(states, step, settings, predictive_only=True)]
     return rows

@@ -1,6 +1,20 @@
-"""The row schema of every results table: key columns and metric-name prefixes."""
+"""THE row schema of every results table, and the one builder of rows from an estimate.
+
+A row is one number: ``value`` of ``metric`` at ``layer`` for one model state (``step``), one
+evaluation ``split`` and one subsample ``seed``, under the estimator settings in the other
+columns. Two sentinels:
+
+- ``layer = -1`` (:data:`WHOLE_CURVE`): a number about no single layer: the label/target
+  entropy, or a statement about the whole per-layer curve (the ridge statistics).
+- ``step = -1`` (:data:`NO_STEP`): a row of no decoding step (multi-token analysis: the
+  content-vs-stopword rows, whose ``split`` names the token group).
+
+Layer 0 is the embedding output, layer l the output of block l.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
@@ -11,7 +25,53 @@ COLUMNS = [
 # The columns that identify a row; a second row with the same key is a duplicate.
 KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "alpha"]
 
+WHOLE_CURVE = -1
+"""``layer`` of a row about no single layer (entropy of the labels, ridge statistics)."""
 
-# Rows of each stage: metric names start with these prefixes.
+NO_STEP = -1
+"""``step`` of a row about no decoding step (the content/stopword rows of the multi-token analysis)."""
+
+
+# Rows of each analysis stage: metric names start with these prefixes.
 STAGE_PREFIX = {"ridge": "ridge_", "attention": "attention_", "scaling": "residual_scale",
                 "kernels": "kernel_ablation_"}
+
+# Metric names of the predictive measurement (:class:`~inforidge.measure.predictive.Evaluator`).
+PREDICTIVE_INFORMATION = "predictive_information"
+INCREMENTAL_GAIN = "incremental_gain"
+EARLY_EXIT_ACCURACY = "early_exit_accuracy"
+REPRESENTATION_ENTROPY = "representation_entropy"
+LABEL_ENTROPY = "label_entropy"
+NULL_SUFFIXES = ("_null", "_null_std", "_corrected")
+"""An information metric ``m`` comes with ``m_null`` (mean of the permutation null),
+``m_null_std`` and ``m_corrected`` (``m`` minus the null mean)."""
+
+
+def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: str, *, first_layer: int = 0,
+                  entropy_x: bool = True, entropy_y: str | None = None) -> list[dict]:
+    """Rows of one information estimate over a stack of layers in several final-norm views.
+
+    estimate: an :class:`~inforidge.info.InformationEstimate` over a stack of S states (its
+        ``mi``, ``null_mean``, ``null_std``, ``corrected``, ``entropy_x``: (S,) tensors).
+    index: final-norm view -> the positions of its layers in the stack (in layer order).
+    common: the columns every row shares (step, split, seed, settings...).
+    metric: the metric name; the null statistics get the suffixes of :data:`NULL_SUFFIXES`.
+    first_layer: layer number of the first position of each view (1 for incremental gains).
+    entropy_x: add ``representation_entropy`` rows. entropy_y: the metric name of the
+        label/target entropy row (layer :data:`WHOLE_CURVE`); None for none.
+    """
+    rows: list[dict] = []
+    for view, ix in index.items():
+        series = {
+            metric: estimate.mi, f"{metric}_null": estimate.null_mean,
+            f"{metric}_null_std": estimate.null_std, f"{metric}_corrected": estimate.corrected,
+        }
+        if entropy_x:
+            series[REPRESENTATION_ENTROPY] = estimate.entropy_x
+        for name, values in series.items():
+            rows += [{**common, "final_norm": view, "metric": name, "layer": first_layer + layer, "value": float(v)}
+                     for layer, v in enumerate(values[ix])]
+        if entropy_y is not None:
+            rows.append({**common, "final_norm": view, "metric": entropy_y, "layer": WHOLE_CURVE,
+                         "value": float(estimate.entropy_y)})
+    return rows

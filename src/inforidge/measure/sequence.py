@@ -10,33 +10,18 @@ import logging
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from inforidge.config.settings import SequenceInfoSettings
 from inforidge.extract.generated import GeneratedStates
 from inforidge.info import gram_matrix, information_from_grams
+from inforidge.measure.rows import NO_STEP, estimate_rows
 from inforidge.tasks.stopwords import TYPE_GROUPS
 
 log = logging.getLogger(__name__)
 
 SEQUENCE_METRIC = "sequence_information"
-
-
-
-
-def _rows_from_estimate(est, index: dict[str, Tensor], common: dict) -> list[dict]:
-    rows = []
-    for view, ix in index.items():
-        series = {
-            SEQUENCE_METRIC: est.mi, f"{SEQUENCE_METRIC}_null": est.null_mean,
-            f"{SEQUENCE_METRIC}_null_std": est.null_std, f"{SEQUENCE_METRIC}_corrected": est.corrected,
-            "representation_entropy": est.entropy_x,
-        }
-        for name, values in series.items():
-            rows += [{**common, "final_norm": view, "metric": name, "layer": layer, "value": float(v)}
-                     for layer, v in enumerate(values[ix])]
-        rows.append({**common, "final_norm": view, "metric": "target_entropy", "layer": -1,
-                     "value": float(est.entropy_y)})
-    return rows
+TARGET_ENTROPY = "target_entropy"
 
 
 def sequence_information_rows(states: GeneratedStates, ky: Tensor, settings: SequenceInfoSettings | None = None,
@@ -54,14 +39,12 @@ def sequence_information_rows(states: GeneratedStates, ky: Tensor, settings: Seq
     stack, index = states.views_stacked(st.final_norm_views)
     base = {"n_samples": n, **st.row_settings(), **(extra or {})}
     rows: list[dict] = []
-    from tqdm.auto import tqdm
-
     for t in tqdm(range(states.n_steps), desc="information", disable=not progress):
         kx = gram_matrix(stack[t], "gaussian", sigma=st.sigma)
         est = information_from_grams(kx, ky, alpha=st.alpha, base=st.base, n_permutations=st.n_permutations,
                                      seed=st.seed)
-        rows += _rows_from_estimate(est, index, {**base, "step": t, "split": split, "seed": st.seed,
-                                                 "token_group": "all"})
+        common = {**base, "step": t, "split": split, "seed": st.seed, "token_group": "all"}
+        rows += estimate_rows(est, index, common, SEQUENCE_METRIC, entropy_y=TARGET_ENTROPY)
     rows += token_group_rows(states, ky, st, stack=stack, index=index, extra=extra)
     return rows
 
@@ -85,7 +68,8 @@ def token_group_draws(states: GeneratedStates, seed: int, min_samples: int = 4) 
 
 def token_group_rows(states: GeneratedStates, ky: Tensor, settings: SequenceInfoSettings, *, stack=None,
                      index=None, extra: dict | None = None) -> list[dict]:
-    """Content vs stopword(+punctuation) rows (step -1, split = group), one set per type seed."""
+    """Content vs stopword(+punctuation) rows (step :data:`~inforidge.measure.rows.NO_STEP`,
+    split = group), one set per type seed."""
     st = settings
     if stack is None:
         stack, index = states.views_stacked(st.final_norm_views)
@@ -103,7 +87,7 @@ def token_group_rows(states: GeneratedStates, ky: Tensor, settings: SequenceInfo
             kx = gram_matrix(x, "gaussian", sigma=st.sigma)
             est = information_from_grams(kx, ky[i][:, i], alpha=st.alpha, base=st.base,
                                          n_permutations=st.n_permutations, seed=seed)
-            common = {"n_samples": len(samples), **st.row_settings(), **(extra or {}), "step": -1, "split": group,
+            common = {"n_samples": len(samples), **st.row_settings(), **(extra or {}), "step": NO_STEP, "split": group,
                       "seed": seed, "token_group": group}
-            rows += _rows_from_estimate(est, index, common)
+            rows += estimate_rows(est, index, common, SEQUENCE_METRIC, entropy_y=TARGET_ENTROPY)
     return rows

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -110,33 +110,32 @@ def _state_step(folder: Path) -> int | None:
 
 
 def _final_model_step(run: Path, checkpoints: list[Checkpoint]) -> int | None:
-    """Step of ``<run>/model``: its own trainer_state.json; else, when the run kept the best
-    model (early stopping), the best step recorded in the last checkpoint; else the last step
-    in the run's table (a run always measures its last step); else the last checkpoint's
-    ``max_steps``."""
+    """Step of ``<run>/model``, from the Trainer's records and the run's config (never from the
+    results table): its own trainer_state.json; else, when the run kept the best model (early
+    stopping), the best step recorded in the last checkpoint; else the planned ``max_steps`` (or
+    the ``global_step``) recorded there; else ``training.max_steps`` of the run's config.yaml
+    when set."""
     step = _state_step(run / "model")
     if step is not None:
         return step
     state = (_read_state(Path(checkpoints[-1].source)) or {}) if checkpoints else {}
-    if state.get("best_global_step") is not None and _loads_best_model(run):
+    training = _run_training_config(run)
+    if state.get("best_global_step") is not None and training.get("early_stopping_patience") is not None:
         return int(state["best_global_step"])
-    table = run / "results.parquet"
-    if table.exists():
-        steps = pd.read_parquet(table, columns=["step"])["step"].dropna()
-        if len(steps):
-            return int(steps.max())
     last = state.get("max_steps") or state.get("global_step")
-    return None if last is None else int(last)
+    if last is not None:
+        return int(last)
+    max_steps = training.get("max_steps")
+    return int(max_steps) if isinstance(max_steps, int) and max_steps > 0 else None
 
 
-def _loads_best_model(run: Path) -> bool:
+def _run_training_config(run: Path) -> dict:
+    """The ``training`` section of the run's config.yaml ({} without one)."""
     cfg = run / "config.yaml"
     if not cfg.exists():
-        return False
-    import yaml
-
+        return {}
     data = yaml.safe_load(cfg.read_text()) or {}
-    return (data.get("training") or {}).get("early_stopping_patience") is not None
+    return data.get("training") or {}
 
 
 def _scan(folder: Path) -> list[Checkpoint]:
@@ -172,7 +171,7 @@ def discover_checkpoints(folder: str | Path) -> list[Checkpoint]:
         step = _final_model_step(run, found)
         if step is None:
             log.warning("%s: the training step of model/ is unknown (no trainer_state.json, no "
-                        "checkpoints, no results table); it is left out of the sweep", run)
+                        "checkpoints, no training.max_steps in config.yaml); it is left out of the sweep", run)
         elif step not in {c.step for c in found}:
             found.append(Checkpoint.folder(run / "model", step))
     if not found and (root / "config.json").exists():

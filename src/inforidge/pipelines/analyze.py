@@ -24,87 +24,119 @@ final checkpoint (step = the last measured step):
   the prefix keeps the other kernels out of every curve that reads ``predictive_information``.
 
 Every stage is skipped when its rows already exist at the final step (a resumed run adds
-nothing); ``force=True`` (the ``analyze`` command) replaces them.
+nothing); ``force=True`` (the ``analyze`` command) replaces them (:meth:`ResultsTable.drop`).
+The stages are a registry (:data:`STAGES`, name -> function of a :class:`FinalModel`); they
+share one extraction of the final model's states and the subsamples the Evaluator drew.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from inforidge.config.loading import load_config
+from inforidge.extract.last_position import LayerStates
 from inforidge.measure.attention import attention_profile, attention_rows
 from inforidge.measure.predictive import Evaluator
-from inforidge.measure.ridge import (
-    ABLATION_KERNELS,
-    TASK_SPLIT,
-    kernel_ablation_rows,
-    ridge_rows,
-    subsample_complement,
-    subsample_records,
-)
+from inforidge.measure.ridge import ABLATION_KERNELS, kernel_ablation_rows, ridge_rows
 from inforidge.measure.rows import STAGE_PREFIX
 from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
 from inforidge.models.loading import load_causal_lm
-from inforidge.models.parts import locate_parts
+from inforidge.models.parts import ModelParts, locate_parts
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.results.table import ResultsTable
+from inforidge.tasks.base import TaskData
 from inforidge.tasks.registry import build_task
 from inforidge.tasks.tokenize import build_word_tokenizer, one_multi_token_warning
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ridge", "attention", "scaling", "kernels")
+
+@dataclass
+class FinalModel:
+    """What every analysis stage reads: the final model, its step and the run's evaluation setup.
+
+    ``states`` are extracted on first use and then shared by every stage (one forward pass).
+    """
+
+    parts: ModelParts
+    tokenizer: object
+    task: TaskData
+    evaluator: Evaluator
+    step: int
+    config: object
+
+    @cached_property
+    def states(self) -> dict[str, LayerStates]:
+        return self.evaluator.extract(self.parts)
 
 
+def ridge_stage(final: FinalModel) -> tuple[list[dict], str]:
+    """Bootstrap ridge statistics of the final model's predictive information."""
+    n_boot = final.config.tracking.ridge_bootstrap or 200
+    rows = ridge_rows(final.evaluator, final.states, final.step, n_boot=n_boot)
+    return rows, f"ridge statistics: {n_boot} bootstrap draws"
 
 
-def attention_stage(parts, tokenizer, task, evaluator: Evaluator, step: int) -> tuple[list[dict], str]:
-    """Attention rows for every split (or none, with the reason)."""
-
-    seed = int(evaluator.settings.seeds[0])
+def attention_stage(final: FinalModel) -> tuple[list[dict], str]:
+    """Attention rows for every split (or none, with the reason), on the first seed's subsample."""
+    evaluator = final.evaluator
+    seed = evaluator.seed()
     rows = []
     for split in evaluator.splits:
-        records = subsample_records(evaluator, split, task.splits[TASK_SPLIT[split]], seed)
+        records = evaluator.subsample(split, seed)
         if any("signal_positions" not in r for r in records):
-            return [], (f"attention to signal tokens skipped: the records of task {task.name!r} carry no "
+            return [], (f"attention to signal tokens skipped: the records of task {final.task.name!r} carry no "
                         "'signal_positions' (token positions of the signal tokens)")
         try:
             # output_attentions holds (B, H, T, T) per block: a small batch bounds the memory.
-            profile = attention_profile(parts, tokenizer, [r["prompt"] for r in records],
+            profile = attention_profile(final.parts, final.tokenizer, [r["prompt"] for r in records],
                                         [r["signal_positions"] for r in records],
                                         batch_size=min(evaluator.settings.batch_size, 16),
-                                        signal_prefix=getattr(task, "signal_token_prefix", None))
+                                        signal_prefix=getattr(final.task, "signal_token_prefix", None))
         except ValueError as e:  # positions that do not fit this tokenizer: report, do not fail the run
             return [], f"attention to signal tokens skipped: {e}"
-        rows += attention_rows(profile, split=split, step=step, seed=seed)
+        rows += attention_rows(profile, split=split, step=final.step, seed=seed)
     impl = rows[0]["attention_implementation"] if rows else ""
     return rows, f"attention to signal tokens measured with {impl}"
 
 
-def scaling_stage(parts, tokenizer, task, evaluator: Evaluator, step: int, analyses, policy: str = "first"
-                  ) -> tuple[list[dict], str]:
+def scaling_stage(final: FinalModel) -> tuple[list[dict], str]:
     """Fit the residual scales on each test split; rows of :func:`~inforidge.measure.scaling.residual_scale_rows`."""
-
-    seed = int(evaluator.settings.seeds[0])
+    evaluator, analyses = final.evaluator, final.config.analyses
+    seed = evaluator.seed()
     rows, notes = [], []
     for split in evaluator.splits:
-        records = task.splits[TASK_SPLIT[split]]
-        train = subsample_complement(evaluator, records, seed)[: analyses.scaling_max_records]
-        held_out = subsample_records(evaluator, split, records, seed)
+        train = evaluator.complement(split, seed)[: analyses.scaling_max_records]
+        held_out = evaluator.subsample(split, seed)
         if not train:
             notes.append(f"{split}: no records outside the subsample; fitted on the subsample itself")
             train = held_out
-        fit = fit_residual_scales(parts, tokenizer, train, epochs=analyses.scaling_epochs, lr=analyses.scaling_lr,
-                                  batch_size=32, seed=seed, eval_records=held_out, multi_token_target=policy)
-        rows += residual_scale_rows(fit, split=split, step=step)
+        fit = fit_residual_scales(final.parts, final.tokenizer, train, epochs=analyses.scaling_epochs,
+                                  lr=analyses.scaling_lr, batch_size=32, seed=seed, eval_records=held_out,
+                                  multi_token_target=final.config.task.multi_token_target)
+        rows += residual_scale_rows(fit, split=split, step=final.step)
     return rows, "; ".join(notes) or "residual scales fitted on each split's records outside the subsample"
+
+
+def kernel_stage(final: FinalModel) -> tuple[list[dict], str]:
+    """The final model's predictive information under the other kernels of :data:`ABLATION_KERNELS`."""
+    rows = kernel_ablation_rows(final.evaluator, final.states, final.step)
+    others = [k for k in ABLATION_KERNELS if k != final.evaluator.settings.kernel]
+    return rows, f"kernel ablation: predictive information re-measured with the {' and '.join(others)} kernels"
+
+
+STAGES: dict[str, Callable[[FinalModel], tuple[list[dict], str]]] = {
+    "ridge": ridge_stage, "attention": attention_stage, "scaling": scaling_stage, "kernels": kernel_stage,
+}
+"""Analysis stage name -> the function giving its rows and a one-line message."""
 
 
 @dataclass
@@ -128,20 +160,13 @@ def wanted_stages(config) -> list[str]:
     return out
 
 
-def _drop_rows(table, prefix: str, step: int) -> None:
-    frame = table.frame
-    if frame.empty:
-        return
-    keep = ~(frame["metric"].astype(str).str.startswith(prefix) & (frame["step"] == step))
-    table._frames = [frame[keep].reset_index(drop=True)]
-
-
-def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, table, *,
+def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, table: ResultsTable, *,
                  stages: Sequence[str] | None = None, force: bool = False) -> AnalysesOutcome:
     """Run the analysis stages on the final checkpoint and append their rows to ``table``.
 
     load_parts: a callable returning the :class:`~inforidge.models.parts.ModelParts` of the final
     model, called only when a stage has work to do. stages: default :func:`wanted_stages`.
+    The final model's states are extracted at most once and shared by the stages.
     """
     stages = list(wanted_stages(config) if stages is None else stages)
     bad = [s for s in stages if s not in STAGES]
@@ -157,27 +182,13 @@ def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, tabl
     todo = [s for s in stages if force or not any(m.startswith(STAGE_PREFIX[s]) for m in present)]
     if not todo:
         return outcome
-    parts = load_parts()
-    policy = config.task.multi_token_target
+    final = FinalModel(load_parts(), tokenizer, task, evaluator, step, config)
     for stage in todo:
         t0 = time.time()
-        if stage == "ridge":
-            n_boot = config.tracking.ridge_bootstrap or 200
-            rows = ridge_rows(evaluator, evaluator.extract(parts), step, n_boot=n_boot)
-            msg = f"ridge statistics: {n_boot} bootstrap draws"
-        elif stage == "attention":
-            rows, msg = attention_stage(parts, tokenizer, task, evaluator, step)
-        elif stage == "kernels":
-            rows = kernel_ablation_rows(evaluator, evaluator.extract(parts), step)
-            others = [k for k in ABLATION_KERNELS if k != evaluator.settings.kernel]
-            msg = f"kernel ablation: predictive information re-measured with the {' and '.join(others)} kernels"
-        else:
-            rows, msg = scaling_stage(parts, tokenizer, task, evaluator, step, config.analyses, policy)
-        if force:
-            _drop_rows(table, STAGE_PREFIX[stage], step)
+        rows, msg = STAGES[stage](final)
+        if force:  # replace the stage's rows of the final step
+            table.drop(metric_prefix=STAGE_PREFIX[stage], step=step)
         table.append(rows)
-        if force and not rows:
-            table.save()
         outcome.rows += len(rows)
         outcome.seconds[stage] = round(time.time() - t0, 2)
         outcome.messages.append(f"{msg} [{outcome.seconds[stage]} s]")
@@ -205,7 +216,7 @@ def final_model_loader(config, run_dir: Path, model=None):
 def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False):
     """Run analyses on a finished run's saved model (no retraining); rewrite figures and report.
 
-    stages: default every stage in :data:`STAGES` (attention is skipped with a message on tasks
+    stages: default every stage of :data:`STAGES` (attention is skipped with a message on tasks
     without signal positions). Returns (AnalysesOutcome, report path).
     """
 
@@ -230,5 +241,5 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     outcome = run_analyses(config, final_model_loader(config, run_dir), tokenizer, task, evaluator, table,
                            stages=list(stages or STAGES), force=True)
     figures = save_figures(table.frame, run_dir / "figures")
-    report_path, _ = write_report(table.frame, run_dir, config, figures, evaluator)
+    report_path, _ = write_report(table.frame, run_dir, config, figures)
     return outcome, report_path

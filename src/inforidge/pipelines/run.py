@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from inforidge.config.loading import save_config
 from inforidge.config.schema import RunConfig
 from inforidge.measure.predictive import Evaluator
-from inforidge.measure.ridge import with_ridge_rows
+from inforidge.measure.ridge import ridge_rows
 from inforidge.models.loading import build_model_and_tokenizer
 from inforidge.models.parts import locate_parts
 from inforidge.models.validate import validate_parts
@@ -148,9 +149,9 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         if train:
             train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
             validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
+    extra_rows = []
     if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
-
-        evaluator = with_ridge_rows(evaluator, config.tracking.ridge_bootstrap)
+        extra_rows.append(partial(ridge_rows, evaluator, n_boot=config.tracking.ridge_bootstrap))
     if train:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
@@ -163,7 +164,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             trainer.add_callback(_TerseProgress())
         InfoRidgeCallback(
             evaluator, table, steps=config.tracking.steps, n_measurements=config.tracking.n_measurements,
-            **paths,
+            extra_rows=extra_rows, **paths,
         ).attach(trainer)
         for cb in callbacks:
             trainer.add_callback(cb)
@@ -182,6 +183,6 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None),
                  tokenizer, task, evaluator, table)
     figures = save_figures(table.frame, run_dir / "figures")
-    report_path, summary = write_report(table.frame, run_dir, config, figures, evaluator)
+    report_path, summary = write_report(table.frame, run_dir, config, figures)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)

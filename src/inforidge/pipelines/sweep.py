@@ -39,7 +39,7 @@ from inforidge.models.parts import locate_parts
 from inforidge.models.validate import validate_parts
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
-from inforidge.report.sweep import append_checkpoint_section
+from inforidge.report.sweep import checkpoint_section
 from inforidge.results.summaries import checkpoint_summary
 from inforidge.results.table import ResultsTable
 from inforidge.tasks import TaskData
@@ -292,6 +292,5 @@ def sweep_target(
     df = df[df["checkpoint"].isin([c.name for c in ckpts])] if "checkpoint" in df else df
     config.name = f"{config.name if config_path is None else Path(target).name} (checkpoint sweep)"
     figures = save_figures(df, out_dir / "figures")
-    report_path, _ = write_report(df, out_dir, config, figures)
-    append_checkpoint_section(report_path, df, result.warnings)
+    report_path, _ = write_report(df, out_dir, config, figures, checkpoint_section(df, result.warnings))
     return SweepOutput(out_dir, result, report_path, checkpoint_summary(df))

@@ -8,6 +8,7 @@ measures the model with an :class:`~inforidge.measure.predictive.Evaluator`, app
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from transformers import TrainerCallback
@@ -38,14 +39,19 @@ class InfoRidgeCallback(TrainerCallback):
             ``report_to`` integration (tensorboard, wandb...) receives them.
         block_path, final_norm_path: overrides passed to :func:`locate_parts`; the parts are
             checked with :func:`validate_parts` at the first measurement.
+        extra_rows: more row builders, each called as ``builder(states, step) -> list[dict]``
+            with the states the Evaluator extracted for this measurement (no second forward
+            pass), e.g. the ridge statistics at every step (``tracking.ridge_every_step``).
 
     Steps already present in ``table`` are skipped, so a resumed run neither recomputes
     nor duplicates rows.
     """
 
     def __init__(self, evaluator: Evaluator, table: ResultsTable | None = None, *, steps=None,
-                 n_measurements: int = 8, trainer=None, block_path=None, final_norm_path=None):
+                 n_measurements: int = 8, trainer=None, block_path=None, final_norm_path=None,
+                 extra_rows: Sequence[Callable[[dict, int], list[dict]]] = ()):
         self.evaluator = evaluator
+        self.extra_rows = list(extra_rows)
         self.table = table if table is not None else ResultsTable()
         self.steps = None if steps is None else sorted({int(s) for s in steps})
         self.n_measurements = n_measurements
@@ -69,7 +75,10 @@ class InfoRidgeCallback(TrainerCallback):
         if not self._validated:  # once: a wrong part would silently give wrong curves
             validate_parts(parts, self.evaluator.tokenizer)
             self._validated = True
-        rows = self.evaluator.measure(parts, step)
+        states = self.evaluator.extract(parts)
+        rows = self.evaluator.rows(states, step)
+        for builder in self.extra_rows:
+            rows += builder(states, step)
         self.table.append(rows)
         scalars = summary_scalars(rows)
         if self.trainer is not None:

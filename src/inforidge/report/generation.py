@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
+from inforidge.measure.rows import NO_STEP
 from inforidge.measure.sequence import SEQUENCE_METRIC, TYPE_GROUPS
-from inforidge.report.figures import write_figures
-from inforidge.report.markdown import _units, markdown_table
-
-matplotlib.use("Agg")
+from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.markdown import markdown_table, table_units
+from inforidge.results.table import write_text_atomic
 
 
 def _per_step(df: pd.DataFrame, metric: str, view: str) -> pd.DataFrame:
@@ -33,8 +31,8 @@ def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, vi
     data = _per_step(df, SEQUENCE_METRIC, view)
     all_steps = sorted(int(s) for s in data["step"].unique())
     steps = [s for s in (steps or default_plot_steps(len(all_steps))) if s in all_steps] or all_steps[:1]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
+    colors = palette("viridis", np.linspace(0, 0.9, len(steps)))
     null = _per_step(df, f"{SEQUENCE_METRIC}_null", view)
     corr = _per_step(df, f"{SEQUENCE_METRIC}_corrected", view)
     for c, step in zip(colors, steps, strict=True):
@@ -49,7 +47,7 @@ def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, vi
     axes[1].set_title("null-corrected I(h_l^(t); Y)", fontsize=9)
     for ax in axes:
         ax.set_xlabel("layer")
-        ax.set_ylabel(_units(df))
+        ax.set_ylabel(table_units(df))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.suptitle(f"information per decoding step (final-norm view: {view})", fontsize=9)
@@ -59,7 +57,7 @@ def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, vi
 
 def step_heatmap(df: pd.DataFrame, view: str = "post"):
     """Layer x decoding step heatmaps of the raw (left) and null-corrected (right) information."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), strict=True):
         w = _per_step(df, metric, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
         im = ax.imshow(w.values, aspect="auto", origin="lower", cmap="viridis")
@@ -69,7 +67,7 @@ def step_heatmap(df: pd.DataFrame, view: str = "post"):
         ax.set_xlabel("decoding step")
         ax.set_ylabel("layer")
         ax.set_title(f"{metric} (view {view})", fontsize=9)
-        fig.colorbar(im, ax=ax, label=_units(df))
+        fig.colorbar(im, ax=ax, label=table_units(df))
     fig.tight_layout()
     return fig
 
@@ -77,8 +75,8 @@ def step_heatmap(df: pd.DataFrame, view: str = "post"):
 def content_vs_stopword(df: pd.DataFrame, view: str = "post"):
     """MI by layer when the generated token is a content word vs a stopword/punctuation
     (paper Fig. 8): mean +- std over the draws; raw (left), null-corrected (right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    d = df[(df["step"] == -1) & (df["final_norm"] == view)]
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
+    d = df[(df["step"] == NO_STEP) & (df["final_norm"] == view)]
     labels = {"content": "content words", "stopword": "stopwords + punctuation"}
     for ax, metric in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), strict=True):
         for group, color in zip(TYPE_GROUPS, ("tab:blue", "tab:orange"), strict=True):
@@ -91,7 +89,7 @@ def content_vs_stopword(df: pd.DataFrame, view: str = "post"):
         ax.set_title(metric.replace("_", " "), fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer")
-        ax.set_ylabel(_units(df))
+        ax.set_ylabel(table_units(df))
         if ax.has_data():
             ax.legend(fontsize=7)
         else:
@@ -135,7 +133,7 @@ def _peaks(df: pd.DataFrame, view: str) -> pd.DataFrame:
 def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figures: dict[str, Path],
                             states, records: list[dict], view: str = "post") -> Path:
     """report.md: settings, per-step peak layers, content vs stopword table, examples, figures."""
-    units = _units(df)
+    units = table_units(df)
     gen, info = summary["generation"], summary["information"]
     lines = [
         "# Information per decoding step (multi-token generation)", "",
@@ -162,7 +160,7 @@ def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figu
         "## Peak layer per decoding step", "",
     ]
     lines += [markdown_table(_peaks(df, view)), ""]
-    d = df[(df["step"] == -1) & (df["final_norm"] == view)]
+    d = df[(df["step"] == NO_STEP) & (df["final_norm"] == view)]
     lines += ["## Content words vs stopwords and punctuation (paper Fig. 8)", ""]
     if d.empty:
         lines += ["Skipped: too few samples generated a token of each group "
@@ -187,6 +185,4 @@ def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figu
     lines += ["", "## Figures", ""]
     for name, path in figures.items():
         lines.append(f"![{name}]({path.relative_to(out_dir)})")
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text_atomic(out_dir / "report.md", "\n".join(lines) + "\n")

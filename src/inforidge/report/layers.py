@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from inforidge.report.figures import write_figures
-from inforidge.report.markdown import _units, base_units, markdown_table
-
-matplotlib.use("Agg")
-
+from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.markdown import base_units, markdown_table, table_units
+from inforidge.results.table import write_text_atomic
 
 UNITS = {
     "prompt_entropy": "entropy", "dataset_entropy": "entropy", "lidar": "entropy", "dime": "entropy",
@@ -49,7 +45,7 @@ def _curve_label(model, step) -> str:
 
 def _unit(df: pd.DataFrame, metric: str) -> str:
     u = UNITS.get(metric, "")
-    return _units(df) if u == "entropy" else u
+    return table_units(df) if u == "entropy" else u
 
 
 def depth_figure(df: pd.DataFrame, metric: str):
@@ -58,11 +54,11 @@ def depth_figure(df: pd.DataFrame, metric: str):
     d = d[d["metric"] == metric].copy()
     d["_model"] = _col(d, "model").astype(str)
     d["_step"] = pd.to_numeric(_col(d, "step"), errors="coerce")
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = new_figure(figsize=(5.5, 4))
     groups = list(d.groupby(["_model", "_step"], dropna=False, sort=True))
     steps = sorted({s for (_, s), _ in groups if not pd.isna(s)})
     many_steps = len(steps) > 1
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(steps), 1))) if many_steps else None
+    colors = palette("viridis", np.linspace(0, 0.9, max(len(steps), 1))) if many_steps else None
     for i, ((model, step), g) in enumerate(groups):
         g = g.groupby("depth_fraction")["value"].mean().sort_index()
         c = colors[steps.index(step)] if many_steps and not pd.isna(step) else f"C{i % 10}"
@@ -83,9 +79,9 @@ def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "pro
     d = df[_col(df, "stress") == stress].copy()
     d["_model"] = _col(d, "model").astype(str)
     d["_step"] = pd.to_numeric(_col(d, "step"), errors="coerce")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    fig, axes = new_figure(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     values = sorted(d["stress_value"].unique())
-    colors = plt.cm.plasma(np.linspace(0, 0.85, max(len(values), 1)))
+    colors = palette("plasma", np.linspace(0, 0.85, max(len(values), 1)))
     styles = ["-", "--", ":", "-."]
     for ax, metric in zip(axes[0], metrics, strict=True):
         m = d[d["metric"] == metric]
@@ -181,9 +177,7 @@ def write_layers_report(
                   "Linear-probe accuracy (logistic regression, cross-validated) on mean-pooled features of each "
                   "layer, and the correlation of each metric with it across layers (also in correlations.csv):", "",
                   markdown_table(correlations), ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text_atomic(out_dir / "report.md", "\n".join(lines))
 
 
 __all__ = ["depth_figure", "save_layer_figures", "stress_figure", "write_layers_report"]

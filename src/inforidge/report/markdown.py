@@ -1,16 +1,27 @@
-"""Markdown helpers shared by every report (run, analyses, sweep, paper)."""
+"""What every report prints, one of each: split names, units, numbers and markdown tables."""
 
 from __future__ import annotations
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution"}
+SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution", "all": "all"}
+"""Split label of the table -> its name in reports and figure legends."""
+
+
+def split_name(split: str) -> str:
+    """The name of ``split`` in reports (the label itself when it has none, e.g. a token group)."""
+    return SPLIT_NAME.get(split, split)
 
 
 def format_number(x, nd: int = 3) -> str:
     """A float with ``nd`` decimals; "—" for None/NaN."""
     return "—" if x is None or pd.isna(x) else f"{x:.{nd}f}"
+
+
+def format_p_value(p) -> str:
+    """A p-value: 3 decimals, scientific notation below 0.001; "—" for None/NaN."""
+    return "—" if p is None or pd.isna(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -22,16 +33,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-SPLIT_LABEL = {"id": "in-distribution", "ood": "out-of-distribution", "all": "all"}
-
-
 def base_units(base: float) -> str:
     """The unit of an entropy in log base ``base``: bits, nats or log<base>."""
     return "bits" if base == 2 else "nats" if abs(base - np.e) < 1e-9 else f"log{base:g}"
 
 
-def _units(df) -> str:
+def table_units(df: pd.DataFrame) -> str:
+    """The unit of the information values of a results table (its ``base`` column; bits when absent)."""
     return base_units(float(df["base"].dropna().iloc[0]) if "base" in df and df["base"].notna().any() else 2.0)
-
-
-SPLIT_NAME = {"id": "in-distribution", "ood": "out-of-distribution"}

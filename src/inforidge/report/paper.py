@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from inforidge.config.loading import load_config
-from inforidge.report.markdown import markdown_table
+from inforidge.report.figures import new_figure, palette
+from inforidge.report.markdown import SPLIT_NAME, markdown_table
 from inforidge.results.summaries import _final_curve, depth_summary, overfit_summary
-from inforidge.results.table import read_run_table
+from inforidge.results.table import read_run_table, write_text_atomic
 
 
 def depth_sentence(summary: pd.DataFrame) -> str:
@@ -30,35 +31,26 @@ def depth_sentence(summary: pd.DataFrame) -> str:
 
 
 def _plot_depths(depth_runs: dict[int, Path], path: Path) -> None:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
-    colors = plt.cm.viridis([i / max(len(depth_runs) - 1, 1) * 0.9 for i in range(len(depth_runs))])
+    fig, axes = new_figure(1, 2, figsize=(11, 4), squeeze=False)
+    colors = palette("viridis", [i / max(len(depth_runs) - 1, 1) * 0.9 for i in range(len(depth_runs))])
     for (k, run_dir), c in zip(sorted(depth_runs.items()), colors, strict=True):
         df = read_run_table(run_dir)
         for ax, split in zip(axes[0], ("id", "ood"), strict=True):
             m = _final_curve(df, "predictive_information_corrected", split)
             ax.plot(m.index / k, m.values, "-o", ms=3, color=c, label=f"k = {k}")
-    for ax, split in zip(axes[0], ("in-distribution", "out-of-distribution"), strict=True):
+    for ax, split in zip(axes[0], (SPLIT_NAME["id"], SPLIT_NAME["ood"]), strict=True):
         ax.set_xlabel("depth fraction l / L")
         ax.set_ylabel("null-corrected predictive information (bits)")
         ax.set_title(f"depth threshold, final step ({split}, post view)", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_overfit(main_dir: Path, overfit_dir: Path, path: Path) -> None:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    fig, axes = new_figure(1, 2, figsize=(11, 4), squeeze=False)
     for label, run_dir, color in (("main (final)", main_dir, "C0"), ("overfit (final)", overfit_dir, "C3")):
         df = read_run_table(run_dir)
         step = int(df["step"].max())
@@ -67,14 +59,13 @@ def _plot_overfit(main_dir: Path, overfit_dir: Path, path: Path) -> None:
             r = _final_curve(df, "predictive_information", split)
             ax.plot(m.index, m.values, "-o", ms=3, color=color, label=f"{label}, step {step}: corrected")
             ax.plot(r.index, r.values, ":", color=color, label=f"{label}: raw")
-    for ax, split in zip(axes[0], ("in-distribution", "out-of-distribution"), strict=True):
+    for ax, split in zip(axes[0], (SPLIT_NAME["id"], SPLIT_NAME["ood"]), strict=True):
         ax.set_xlabel("layer")
         ax.set_ylabel("predictive information (bits)")
         ax.set_title(f"overfitting: main vs longer training ({split}, post view)", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, Path]) -> tuple[Path, dict]:
@@ -121,6 +112,5 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         "![overfitting](figures/overfitting.png)",
         "",
     ]
-    path = root / "report.md"
-    path.write_text("\n".join(lines))
+    path = write_text_atomic(root / "report.md", "\n".join(lines))
     return path, {"depths": dsum.to_dict("records"), "overfit": osum.to_dict("records")}

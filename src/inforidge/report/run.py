@@ -6,11 +6,12 @@ analysis has no rows, so runs without it look as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from inforidge.report.markdown import SPLIT_NAME, format_number, markdown_table
+from inforidge.report.markdown import format_number, format_p_value, markdown_table, split_name
 from inforidge.results.summaries import (
     KERNEL_PREFIX,
     _final,
@@ -21,10 +22,7 @@ from inforidge.results.summaries import (
     ridge_table,
     table1,
 )
-
-
-def _p(x) -> str:
-    return "—" if x is None or pd.isna(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+from inforidge.results.table import write_text_atomic
 
 
 def _peak(r, suffix: str) -> str:
@@ -51,8 +49,8 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
     for _, r in w.iterrows():
         rows.append({
             "split": r["split"], "view": r["final_norm"], "σ": r["sigma"],
-            "raw peak [CI]": _peak(r, ""), "raw p": _p(r.get("ridge_p_value")), "raw ridge": _yes(r.get("ridge_verdict")),
-            "corrected peak [CI]": _peak(r, "_corrected"), "corrected p": _p(r.get("ridge_p_value_corrected")),
+            "raw peak [CI]": _peak(r, ""), "raw p": format_p_value(r.get("ridge_p_value")), "raw ridge": _yes(r.get("ridge_verdict")),
+            "corrected peak [CI]": _peak(r, "_corrected"), "corrected p": format_p_value(r.get("ridge_p_value_corrected")),
             "corrected ridge": _yes(r.get("ridge_verdict_corrected")),
         })
     lines = [
@@ -79,7 +77,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
                 same = len(set(v.values())) == 1
                 detail = ", ".join(f"σ={s}: {x}" for s, x in v.items())
                 parts.append(f"{kind} verdict {'does not depend' if same else '**depends**'} on σ ({detail})")
-            lines.append(f"- {SPLIT_NAME.get(split, split)}, {view} view: " + "; ".join(parts) + ".")
+            lines.append(f"- {split_name(split)}, {view} view: " + "; ".join(parts) + ".")
         lines.append("")
     every = df[df["metric"].astype(str) == "ridge_layer_corrected"]
     if every["step"].nunique() > 1:  # tracking.ridge_every_step
@@ -88,7 +86,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
         for _, r in ridge_by_step(df, str(own["sigma"].iloc[0])).iterrows():
             by_step.append({"step": int(r["step"]), "split": r["split"], "view": r["final_norm"],
                             "corrected peak [CI]": _peak(r, "_corrected"),
-                            "corrected p": _p(r.get("ridge_p_value_corrected")),
+                            "corrected p": format_p_value(r.get("ridge_p_value_corrected")),
                             "corrected ridge": _yes(r.get("ridge_verdict_corrected"))})
         lines += [f"Null-corrected ridge statistics at every measured step (σ={own['sigma'].iloc[0]}):", "",
                   markdown_table(pd.DataFrame(by_step)), ""]
@@ -126,7 +124,7 @@ def scaling_section(df: pd.DataFrame) -> list[str]:
     for split, g in d.groupby("split", sort=False):
         before = g.loc[g["metric"] == "residual_scale_accuracy_before", "value"]
         after = g.loc[g["metric"] == "residual_scale_accuracy_after", "value"]
-        acc.append(f"{SPLIT_NAME.get(split, split)}: accuracy {format_number(before.iloc[0] if len(before) else None)} → "
+        acc.append(f"{split_name(split)}: accuracy {format_number(before.iloc[0] if len(before) else None)} → "
                    f"{format_number(after.iloc[0] if len(after) else None)}")
     first = d[d["metric"] == "residual_scale"].iloc[0]
     return [
@@ -192,7 +190,7 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
             "raw_peak_layer": int(r["raw_peak_layer"]), "corrected_peak_layer": int(r["corrected_peak_layer"]),
             "raw_ridge": bool(r["raw_ridge"]), "corrected_ridge": bool(r["corrected_ridge"]),
         }
-        where = f"{SPLIT_NAME.get(r['split'], r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} the final norm"
+        where = f"{split_name(r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} the final norm"
         raw = _peak_phrase("raw MI", r, "raw", n_layers)
         corr = _peak_phrase("null-corrected MI", r, "corrected", n_layers)
         if r["corrected_ridge"]:
@@ -219,8 +217,11 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
     return lines, summary
 
 
-def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path], evaluator=None) -> tuple[Path, dict]:
-    """Write ``run_dir/report.md``; returns its path and the summary."""
+def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path],
+                 extra_sections: Sequence[str] = ()) -> tuple[Path, dict]:
+    """Write ``run_dir/report.md`` (atomically) from the table ``df`` and the run's ``config``;
+    ``extra_sections``: markdown lines added before the figures (e.g. a sweep's checkpoints).
+    Returns the report's path and the summary."""
     final_step = int(df["step"].max())
     n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max())
     ridges = ridge_table(df)
@@ -256,15 +257,12 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
                           "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
         "",
         *analysis_sections(df),
+        *extra_sections,
         "## Figures",
         *[f"![{name}]({p.relative_to(run_dir)})" for name, p in figures.items()],
         "",
     ]
-    path = run_dir / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)
-    return path, summary
+    return write_text_atomic(run_dir / "report.md", "\n".join(parts)), summary
 
 
 def attention_table(df: pd.DataFrame) -> pd.DataFrame:

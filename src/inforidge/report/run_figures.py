@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from inforidge.report.figures import write_figures
-from inforidge.report.markdown import SPLIT_LABEL, SPLIT_NAME, _units
+from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.markdown import SPLIT_NAME, table_units
 from inforidge.results.summaries import _final, kernel_curves
 
 
 def analysis_figures(df: pd.DataFrame) -> dict:
     """{name: matplotlib Figure} for the analyses that have rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     figs = {}
     att = _final(df, "attention_")
     if not att.empty:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = new_figure(figsize=(6, 4))
         styles = {"attention_signal": "-o", "attention_all": "--s", "attention_last": ":^"}
         for split, color in (("id", "C0"), ("ood", "C1")):
             g = att[att["split"] == split]
@@ -42,7 +36,7 @@ def analysis_figures(df: pd.DataFrame) -> dict:
     sc = _final(df, "residual_scale")
     sc = sc[sc["metric"] == "residual_scale"] if not sc.empty else sc
     if not sc.empty:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
+        fig, ax = new_figure(figsize=(5.5, 4))
         for split in ("id", "ood"):
             m = sc[sc["split"] == split].groupby("layer")["value"].mean()
             if len(m):
@@ -56,7 +50,7 @@ def analysis_figures(df: pd.DataFrame) -> dict:
         figs["residual_scales"] = fig
     kc = kernel_curves(df)
     if not kc.empty:
-        fig, axes = plt.subplots(2, 2, figsize=(10, 7), squeeze=False)
+        fig, axes = new_figure(2, 2, figsize=(10, 7), squeeze=False)
         kinds = (("predictive_information", "raw"), ("predictive_information_corrected", "null-corrected"))
         for i, (metric, kind) in enumerate(kinds):
             for j, split in enumerate(("id", "ood")):
@@ -78,9 +72,6 @@ def analysis_figures(df: pd.DataFrame) -> dict:
     return figs
 
 
-matplotlib.use("Agg")
-
-
 def _sel(df, metric, split=None, view="post"):
     s = df[(df["metric"] == metric) & (df["final_norm"] == view)]
     return s if split is None else s[s["split"] == split]
@@ -89,7 +80,7 @@ def _sel(df, metric, split=None, view="post"):
 def information_heatmap(df: pd.DataFrame, metric: str = "predictive_information", view: str = "post"):
     """Layer x step heatmap for each split (paper Fig. 2); one panel per split."""
     splits = [s for s in ("id", "ood") if s in set(_sel(df, metric, view=view)["split"])]
-    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False)
+    fig, axes = new_figure(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False)
     for ax, split in zip(axes[0], splits, strict=False):
         w = _sel(df, metric, split, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
         im = ax.imshow(w.values, aspect="auto", origin="lower", cmap="viridis")
@@ -97,8 +88,8 @@ def information_heatmap(df: pd.DataFrame, metric: str = "predictive_information"
         ax.set_yticks(range(w.shape[0]), [str(i) for i in w.index], fontsize=7)
         ax.set_xlabel("training step")
         ax.set_ylabel("layer")
-        ax.set_title(f"{metric} ({SPLIT_LABEL[split]})", fontsize=9)
-        fig.colorbar(im, ax=ax, label=_units(df))
+        ax.set_title(f"{metric} ({SPLIT_NAME[split]})", fontsize=9)
+        fig.colorbar(im, ax=ax, label=table_units(df))
     fig.suptitle(f"final-norm view: {view}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -111,8 +102,8 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
     splits = [s for s in ("id", "ood") if s in set(data["split"])]
     all_steps = sorted(data["step"].unique())
     steps = steps or sorted({all_steps[0], *all_steps[-3:]})  # start + the last stretch of training
-    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False, sharey=True)
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
+    fig, axes = new_figure(1, max(len(splits), 1), figsize=(5.5 * max(len(splits), 1), 4), squeeze=False, sharey=True)
+    colors = palette("viridis", np.linspace(0, 0.9, len(steps)))
     for ax, split in zip(axes[0], splits, strict=False):
         for c, step in zip(colors, steps, strict=True):
             g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
@@ -126,9 +117,9 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
                     nm, ns = n.mean(), n.std().fillna(0)
                     ax.plot(nm.index, nm.values, "--", color=c, lw=1)
                     ax.fill_between(nm.index, nm - ns, nm + ns, color=c, alpha=0.08, hatch="//")
-        ax.set_title(f"{metric} ({SPLIT_LABEL[split]}); dashed = permutation null", fontsize=9)
+        ax.set_title(f"{metric} ({SPLIT_NAME[split]}); dashed = permutation null", fontsize=9)
         ax.set_xlabel("layer")
-        ax.set_ylabel(_units(df))
+        ax.set_ylabel(table_units(df))
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -138,12 +129,12 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
     """Early-exit accuracy by layer for all / ID / OOD at one step (the last by default)."""
     data = _sel(df, "early_exit_accuracy", view=view)
     step = int(data["step"].max()) if step is None else step
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = new_figure(figsize=(5.5, 4))
     for split in ("all", "id", "ood"):
         g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
         if len(g):
             m, s = g.mean(), g.std().fillna(0)
-            ax.errorbar(m.index, m.values, yerr=s.values, marker="o", ms=3, capsize=2, label=SPLIT_LABEL[split])
+            ax.errorbar(m.index, m.values, yerr=s.values, marker="o", ms=3, capsize=2, label=SPLIT_NAME[split])
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("layer")
     ax.set_ylabel("accuracy")

@@ -1,9 +1,8 @@
-"""The checkpoint section that ``inforidge sweep`` adds to its report."""
+"""The checkpoint section of the report that ``inforidge sweep`` writes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -11,11 +10,9 @@ from inforidge.report.markdown import markdown_table
 from inforidge.results.summaries import checkpoint_summary
 
 
-def append_checkpoint_section(report: Path, df: pd.DataFrame, warnings: Sequence[str] = ()) -> None:
-    """Add a "Checkpoints" section (checkpoint, step, weight hash, ridge) to a report."""
-
+def checkpoint_section(df: pd.DataFrame, warnings: Sequence[str] = ()) -> list[str]:
+    """Markdown lines of the "Checkpoints" section (checkpoint, step, weight hash, ridge) of a sweep's table."""
     lines = [
-        "",
         "## Checkpoints",
         "weight_hash = sha256 of the loaded weights (state_dict tensors, not the files); "
         "peak / ridge: null-corrected predictive information, post view.",
@@ -25,6 +22,4 @@ def append_checkpoint_section(report: Path, df: pd.DataFrame, warnings: Sequence
     ]
     if warnings:
         lines += ["**Warnings**", "", *[f"- {w}" for w in warnings], ""]
-    tmp = report.with_suffix(".md.tmp")
-    tmp.write_text(report.read_text() + "\n".join(lines))
-    tmp.replace(report)
+    return lines

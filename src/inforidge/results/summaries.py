@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from inforidge.measure.rows import STAGE_PREFIX
 from inforidge.results.table import read_run_table
 
 
@@ -37,7 +38,7 @@ def ridge_by_step(df: pd.DataFrame, sigma: str) -> pd.DataFrame:
 
 
 
-KERNEL_PREFIX = "kernel_ablation_"
+KERNEL_PREFIX = STAGE_PREFIX["kernels"]
 
 
 def kernel_curves(df: pd.DataFrame, view: str = "post") -> pd.DataFrame:

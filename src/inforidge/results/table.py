@@ -16,9 +16,20 @@ from inforidge.measure.rows import COLUMNS
 
 
 def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``: readers
+    see the old file or the new one, never a partial one; on an exception the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`); returns ``path``."""
+    atomic_write(path, lambda p: p.write_text(text))
+    return path
 
 
 class ResultsTable:
@@ -63,6 +74,21 @@ class ResultsTable:
         self._frames.append(new)
         self.save()
 
+    def drop(self, *, metric_prefix: str, step: int | None = None) -> int:
+        """Remove the rows whose metric starts with ``metric_prefix`` (at ``step`` only, when
+        given) and save the table; returns the number of rows removed."""
+        frame = self.frame
+        if frame.empty:
+            return 0
+        gone = frame["metric"].astype(str).str.startswith(metric_prefix)
+        if step is not None:
+            gone &= frame["step"] == step
+        if not gone.any():
+            return 0
+        self._frames = [frame[~gone].reset_index(drop=True)]
+        self.save()
+        return int(gone.sum())
+
     def save(self) -> None:
         if self.folder is None:
             return
@@ -73,4 +99,5 @@ class ResultsTable:
 
 
 def read_run_table(run_dir: Path) -> pd.DataFrame:
+    """The results table of a run folder (``run_dir/results.parquet``)."""
     return pd.read_parquet(run_dir / "results.parquet")

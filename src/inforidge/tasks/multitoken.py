@@ -47,9 +47,6 @@ CNN_DM_CONFIGS = {"1.0.0": " ", "2.0.0": "\n", "3.0.0": "\n"}  # highlight separ
 CNN_DM_FIELDS = ("article", "highlights", "id")
 
 
-TASKS = ("synthetic", "cnn_dailymail", "jsonl")
-
-
 _TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
@@ -226,15 +223,27 @@ def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
     return [records[i] for i in keep]
 
 
+def _synthetic(*, n, seed, k, split, **_) -> list[dict]:
+    return continued_arithmetic(n or 100, k=k, split=split or "id", seed=seed)
+
+
+def _cnn_dailymail(*, path, n, seed, split, config, **_) -> list[dict]:
+    return load_cnn_dailymail(path, config=config, split=split or "test", n=n, seed=seed)
+
+
+def _jsonl(*, path, n, seed, **_) -> list[dict]:
+    if path is None:
+        raise ValueError("task jsonl needs a data path: a JSONL file of prompt/target lines")
+    return load_sequence_jsonl(path, n=n, seed=seed)
+
+
+TASKS = {"synthetic": _synthetic, "cnn_dailymail": _cnn_dailymail, "jsonl": _jsonl}
+"""Multi-token task name -> loader of its records (keyword arguments of :func:`load_multitoken_task`)."""
+
+
 def load_multitoken_task(task: str, *, path: str | Path | None = None, n: int | None = None, seed: int = 0,
                          k: int = 10, split: str | None = None, config: str = "1.0.0") -> list[dict]:
-    """Records of ``task`` (synthetic | cnn_dailymail | jsonl); see the loaders above."""
-    if task == "synthetic":
-        return continued_arithmetic(n or 100, k=k, split=split or "id", seed=seed)
-    if task == "cnn_dailymail":
-        return load_cnn_dailymail(path, config=config, split=split or "test", n=n, seed=seed)
-    if task == "jsonl":
-        if path is None:
-            raise ValueError("task jsonl needs a data path: a JSONL file of prompt/target lines")
-        return load_sequence_jsonl(path, n=n, seed=seed)
-    raise ValueError(f"unknown multi-token task {task!r}; choose one of {', '.join(TASKS)}")
+    """Records of ``task`` (one of :data:`TASKS`: synthetic | cnn_dailymail | jsonl); see the loaders above."""
+    if task not in TASKS:
+        raise ValueError(f"unknown multi-token task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task](path=path, n=n, seed=seed, k=k, split=split, config=config)
