@@ -19,9 +19,31 @@ INFINITELY_DIVISIBLE: tuple[str, ...] = ("gaussian", "laplacian")
 COLLAPSED_DISTANCE = 1e-6  # pairwise distances below this (unit rows) are round-off
 
 
-def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
-    """Scale each row (last axis) to unit L2 norm; all-zero rows stay zero. x: (..., N, D)."""
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+def _power_of_two_scale(x: Tensor, dims: int | tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """Split x into y * 2**e with max |y| in [0.5, 1) over ``dims`` (kept as size-1 axes).
+
+    Returns (y, e) with e int32. Scaling by a power of two is exact (no rounding) unless an
+    entry falls below the smallest normal number, i.e. is over 2**1000 times smaller than the
+    largest one of its group; all-zero groups get e = 0. Two ldexp steps, so a subnormal
+    maximum (whose 2**-e overflows) is handled too.
+    """
+    _, e = torch.frexp(x.abs().amax(dims, keepdim=True))
+    half = torch.div(e, 2, rounding_mode="floor")
+    return torch.ldexp(torch.ldexp(x, -half), half - e), e
+
+
+def l2_normalize(x: Tensor) -> Tensor:
+    """Scale each row (last axis) to unit L2 norm, at any scale. x: (..., N, D) -> (..., N, D).
+
+    Scale-free: every finite nonzero row, whatever its magnitude (subnormal ~1e-310 up to
+    ~1e308), becomes a unit row. Each row is first scaled by the power of two that brings its
+    largest |entry| into [0.5, 1) (exact, so the result is bit for bit x / ||x|| wherever that
+    does not underflow or overflow), then divided by its norm. An exactly zero row stays
+    exactly zero (it has no direction; no NaN, no error).
+    """
+    y, _ = _power_of_two_scale(x, -1)
+    n = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    return y / torch.where(n > 0, n, torch.ones((), dtype=n.dtype, device=n.device))
 
 
 def squared_distances(x: Tensor) -> Tensor:

