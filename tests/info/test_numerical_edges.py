@@ -24,6 +24,7 @@ from inforidge.info import (
     matrix_entropy,
     median_bandwidth,
     mutual_information,
+    prompt_entropy,
 )
 
 SCALES = (1e-300, 1e-200, 1e-160, 1e-20, 1e-13, 1e-12, 1.0, 1e12, 1e154, 1e200, 1e300)
@@ -154,3 +155,64 @@ def test_matrix_entropy_near_alpha_one_on_a_gram():
     for alpha in (1 + 1e-14, 1 - 1e-14, 1 + 1e-8):
         # the eigensolver itself differs from numpy's by ~1e-15 per eigenvalue
         assert float(matrix_entropy(k, alpha)) == pytest.approx(mp_renyi_bits(lam, alpha), abs=1e-10)
+
+
+# ---------------------------------------------------------------- prompt entropy, clamped
+
+
+def np_reference_clamped_entropy(z, alpha=1.0, base=2.0, smaller=True, use_cov=None):
+    """numpy transcription of the reference compute_entropy on one prompt's (T, D) states."""
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.mean(0)
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    t, d = z.shape
+    cov = (t > d) if use_cov is None else use_cov
+    k = z.T @ z if cov else z @ z.T
+    k = np.clip(k, 0.0, None)
+    k = k / np.trace(k)
+    lam = np.linalg.eigvalsh(k)
+    lam = lam[lam > 0]
+    lam = lam / lam.sum()
+    if alpha == 1.0:
+        h = -(lam * np.log(lam)).sum()
+    else:
+        h = np.log((lam**alpha).sum()) / (1.0 - alpha)
+    return h / math.log(base)
+
+
+@pytest.mark.parametrize("t,d", [(25, 6), (6, 25), (12, 12)])
+def test_prompt_entropy_clamp_follows_the_reference_choice_of_gram(t, d):
+    z = rng(7).normal(size=(t, d)) + 0.2
+    for alpha in (1.0, 2.0, 0.5):
+        got = float(prompt_entropy(z, alpha=alpha, clamp_negative=True).raw)
+        assert got == pytest.approx(np_reference_clamped_entropy(z, alpha), rel=1e-10), alpha
+        # method pins either Gram explicitly
+        for method, cov in (("gram", False), ("covariance", True)):
+            got = float(prompt_entropy(z, alpha=alpha, clamp_negative=True, method=method).raw)
+            want = np_reference_clamped_entropy(z, alpha, use_cov=cov)
+            assert got == pytest.approx(want, rel=1e-10), (alpha, method)
+    # the two choices really differ (so the test pins one of them)
+    g = float(prompt_entropy(z, clamp_negative=True, method="gram").raw)
+    c = float(prompt_entropy(z, clamp_negative=True, method="covariance").raw)
+    assert abs(g - c) > 1e-2
+
+
+def test_prompt_entropy_clamp_chooses_per_prompt_in_a_masked_batch():
+    r = rng(8)
+    d, t_max = 6, 14
+    lengths = [14, 4, 9, 6, 7]  # T > D, T < D, T > D, T = D, T > D
+    z = r.normal(size=(len(lengths), t_max, d))
+    mask = np.zeros((len(lengths), t_max), dtype=bool)
+    for i, n in enumerate(lengths):
+        mask[i, t_max - n:] = True  # left padding
+    z[~mask] = np.nan
+    got = prompt_entropy(z, mask, clamp_negative=True).raw
+    for i, n in enumerate(lengths):
+        want = np_reference_clamped_entropy(z[i][mask[i]])
+        assert float(got[i]) == pytest.approx(want, rel=1e-10), n
+
+
+def test_prompt_entropy_clamp_single_feature_is_zero():
+    # D = 1 < T: the reference's 1 x 1 "covariance" has one eigenvalue
+    z = rng(9).normal(size=(5, 1))
+    assert float(prompt_entropy(z, clamp_negative=True, center=False).raw) == 0.0

@@ -221,6 +221,29 @@ def _positive_spectrum_entropy(k: Tensor, alpha: float, base: float) -> Tensor:
     return entropy_from_spectrum(lam, alpha, base)
 
 
+def _clamped_entropy(x: Tensor, t: Tensor, alpha: float, base: float, method: GramMethod) -> Tensor:
+    """prompt_entropy(clamp_negative=True) of preprocessed (B, T, D) states with T_b real rows.
+
+    Masked rows are zero: they add zero rows/columns to Z Z^T (zero eigenvalues, dropped) and
+    nothing to Z^T Z, so the padded batch gives each prompt's own value.
+    """
+    d = x.shape[-1]
+    if method == "auto":
+        use_cov = t > d  # the reference's rule, with each prompt's own T
+    elif method in ("gram", "covariance"):
+        use_cov = torch.full_like(t, method == "covariance", dtype=torch.bool)
+    else:
+        raise ValueError(f"method must be 'auto', 'gram' or 'covariance'; got {method!r}")
+    h = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for cov in (False, True):
+        sel = use_cov == cov
+        if bool(sel.any()):
+            rows = x[sel].mT if cov else x[sel]
+            k = (rows @ rows.mT).clamp_min(0.0)  # (b, T, T) or (b, D, D); D = 1 gives 0
+            h[sel] = _positive_spectrum_entropy(k, alpha, base)
+    return h
+
+
 def prompt_entropy(
     z,
     mask=None,
@@ -247,10 +270,17 @@ def prompt_entropy(
             applied per prompt). Centring caps the rank at T - 1.
         method: "gram" (T x T token Gram Z Z^T), "covariance" (D x D Z^T Z; same nonzero
             spectrum) or "auto" (covariance when T > D).
-        clamp_negative: reproduce the reference's ``torch.clamp(cov, min=0)``, which sets the
-            negative ENTRIES of the T x T Gram to 0 before repitl's entropy of its positive
-            eigenvalues. Off by default: the clamped matrix is not a Gram matrix (it can be
-            indefinite) and its value depends on the Gram-vs-covariance choice.
+        clamp_negative: reproduce the reference ``compute_entropy``: build, per prompt, the
+            SMALLER of the two Grams of its T real (preprocessed) tokens Z (T x D) -- Z^T Z
+            (D x D) when T > D, else Z Z^T (T x T) -- set its negative ENTRIES to 0
+            (``torch.clamp(cov, min=0)``), then take repitl's ``matrixAlphaEntropy``: the
+            entropy of its positive eigenvalues rescaled to sum 1 (eigenvalues below
+            N eps max count as 0, as in :func:`entropy_from_spectrum`). The choice is made
+            per prompt from its own T (masked batches mix both); ``method`` overrides it
+            ("gram": always T x T, "covariance": always D x D; "auto" is the reference's
+            rule). Clamping changes the nonzero spectrum, so the two choices give different
+            numbers. Off by default: the clamped matrix is not a Gram matrix (it can be
+            indefinite).
 
     Returns:
         :class:`PromptEntropy` with ``raw`` and ``normalized`` (raw / log_base T, METHOD §7;
@@ -262,12 +292,11 @@ def prompt_entropy(
         z, mask, "z", min_rows=2, shapes="(T, D) for one prompt or (B, T, D) for a batch"
     )
     x = _preprocess(x, valid, center, unit_norm)
+    t = valid.sum(-1)
     if clamp_negative:
-        k = gram_matrix(x, "linear", normalize=False).clamp_min(0.0)
-        h = _positive_spectrum_entropy(k, alpha, base)
+        h = _clamped_entropy(x, t, alpha, base, method)
     else:
         h = _row_entropy(x, alpha, base, method)
-    t = valid.sum(-1)
     hn = h / _log_base(t.to(h.dtype), base)
     if not batched:
         h, hn, t = h[0], hn[0], t[0]
