@@ -20,6 +20,7 @@ import torch
 from inforidge.info import (
     entropy_from_spectrum,
     gram_matrix,
+    infonce,
     l2_normalize,
     matrix_entropy,
     median_bandwidth,
@@ -216,3 +217,62 @@ def test_prompt_entropy_clamp_single_feature_is_zero():
     # D = 1 < T: the reference's 1 x 1 "covariance" has one eigenvalue
     z = rng(9).normal(size=(5, 1))
     assert float(prompt_entropy(z, clamp_negative=True, center=False).raw) == 0.0
+
+
+# ---------------------------------------------------------------- NT-Xent
+
+
+def loop_nt_xent(a, b, tau):
+    """NT-Xent by a double loop: 2N anchors, each with 2N - 2 negatives."""
+    u = np.concatenate([a, b])
+    n2 = len(u)
+    total = 0.0
+    for k in range(n2):
+        pos = (k + n2 // 2) % n2
+        denom = 0.0
+        for m in range(n2):
+            if m != k:
+                denom += math.exp(float(u[k] @ u[m]) / tau)
+        total += -(float(u[k] @ u[pos]) / tau - math.log(denom))
+    return total / n2
+
+
+def loop_infonce(a, b, tau):
+    total = 0.0
+    for i in range(len(a)):
+        denom = sum(math.exp(float(a[i] @ b[j]) / tau) for j in range(len(b)))
+        total += -(float(a[i] @ b[i]) / tau - math.log(denom))
+    return total / len(a)
+
+
+def prep(x):
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(0)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_nt_xent_matches_a_double_loop_and_differs_from_the_two_way_average():
+    r = rng(10)
+    a = r.normal(size=(12, 7))
+    b = a + 0.8 * r.normal(size=a.shape)
+    pa, pb = prep(a), prep(b)
+    for tau in (0.1, 0.5, 1.0):
+        got = float(infonce(a, b, tau, loss="nt_xent"))
+        assert got == pytest.approx(loop_nt_xent(pa, pb, tau), rel=1e-12), tau
+        # the default and symmetric=True keep their meaning (one / two directions, N - 1 negatives)
+        assert float(infonce(a, b, tau)) == pytest.approx(loop_infonce(pa, pb, tau), rel=1e-12)
+        two_way = 0.5 * (loop_infonce(pa, pb, tau) + loop_infonce(pb, pa, tau))
+        assert float(infonce(a, b, tau, symmetric=True)) == pytest.approx(two_way, rel=1e-12)
+        assert abs(got - two_way) > 1e-3  # the negatives of the own view count
+
+
+def test_nt_xent_hand_value_and_argument_checks():
+    # orthonormal identical views, no centring: positive logit 1/tau, the other 2N - 2 are 0
+    n, tau = 5, 0.2
+    z = np.eye(n)
+    want = -(1 / tau - math.log(math.exp(1 / tau) + 2 * n - 2))
+    assert float(infonce(z, z, tau, center=False, loss="nt_xent")) == pytest.approx(want, rel=1e-13)
+    with pytest.raises(ValueError, match="symmetric"):
+        infonce(z, z, loss="nt_xent", symmetric=True)
+    with pytest.raises(ValueError, match="loss must be"):
+        infonce(z, z, loss="simclr")

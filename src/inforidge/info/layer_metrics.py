@@ -458,14 +458,23 @@ def infonce(
     center: bool = True,
     unit_norm: bool = True,
     symmetric: bool = False,
+    loss: Literal["infonce", "nt_xent"] = "infonce",
 ) -> Tensor:
     """InfoNCE loss between two augmented views (Oord et al. 2018; paper §3.3.3). Lower is better.
 
+    loss="infonce" (default):
     loss = -1/N sum_i log( exp(<a_i, b_i>/tau) / sum_j exp(<a_i, b_j>/tau) ), in nats:
     cross-entropy of the logits A B^T / tau with the matching row as the label; follows the
     reference ``compute_infonce`` (metric_functions.py; temperature 0.1 in its pipeline).
+    Each anchor a_i has N - 1 negatives b_j (j != i), all from the other view.
     log(N) - loss is a lower bound on I(X; Z) (paper Theorem 3; the reference's
     "mi-lower-bound" is 1 - loss / log N).
+
+    loss="nt_xent": SimCLR's NT-Xent (Chen et al. 2020). The 2N vectors u = [A; B] are all
+    anchors; anchor u_k's positive is its other view and its 2N - 2 negatives are every other
+    vector of BOTH views (itself excluded):
+    loss = -1/(2N) sum_k log( exp(<u_k, u_pos(k)>/tau) / sum_{m != k} exp(<u_k, u_m>/tau) ).
+    It is symmetric by construction and compares with log(2N - 1), not log N.
 
     Args:
         z1, z2: (N, D) mean-pooled states of two augmentations of the same N prompts, row i
@@ -474,8 +483,12 @@ def infonce(
         center, unit_norm: each view is centred on its own mean over the N prompts and its
             rows scaled to unit norm (the reference's ``normalize`` per augmentation), so the
             logits are cosine similarities / tau.
-        symmetric: average the A->B and B->A losses (SimCLR-style); off by default, as in the
-            reference (A->B only).
+        symmetric: with loss="infonce", the mean of the A->B and B->A cross-entropies above
+            (a two-direction / CLIP-style average; each anchor still has only the N - 1
+            negatives of the other view, so this is NOT SimCLR's NT-Xent: use
+            loss="nt_xent" for that). Off by default, as in the reference (A->B only).
+        loss: "infonce" (the reference's, default) or "nt_xent" (see above); ``symmetric``
+            must stay False with "nt_xent".
 
     Returns:
         0-d tensor (nats).
@@ -484,13 +497,24 @@ def infonce(
     temperature = float(temperature)
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
+    if loss not in ("infonce", "nt_xent"):
+        raise ValueError(f"loss must be 'infonce' or 'nt_xent'; got {loss!r}")
+    if loss == "nt_xent" and symmetric:
+        raise ValueError("loss='nt_xent' is symmetric by construction; leave symmetric=False")
     a = _preprocess(a, None, center, unit_norm)
     b = _preprocess(b, None, center, unit_norm)
+    if loss == "nt_xent":
+        n = a.shape[0]
+        u = torch.cat([a, b])  # (2N, D)
+        logits = (u @ u.T) / temperature
+        logits.fill_diagonal_(float("-inf"))  # an anchor is not its own negative
+        pos = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(u.device)
+        return -torch.log_softmax(logits, dim=-1).gather(1, pos[:, None]).mean()
     logits = (a @ b.T) / temperature
-    loss = -torch.log_softmax(logits, dim=-1).diagonal().mean()
+    out = -torch.log_softmax(logits, dim=-1).diagonal().mean()
     if symmetric:
-        loss = 0.5 * (loss - torch.log_softmax(logits.T, dim=-1).diagonal().mean())
-    return loss
+        out = 0.5 * (out - torch.log_softmax(logits.T, dim=-1).diagonal().mean())
+    return out
 
 
 def lidar(
