@@ -276,3 +276,50 @@ def test_nt_xent_hand_value_and_argument_checks():
         infonce(z, z, loss="nt_xent", symmetric=True)
     with pytest.raises(ValueError, match="loss must be"):
         infonce(z, z, loss="simclr")
+
+
+# ---------------------------------------------------------------- median bandwidth without normalisation
+
+
+def np_median_distance(x):
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    return float(np.median(d[np.triu_indices(len(x), 1)]))
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_median_bandwidth_unnormalised_scales_with_the_data(scale):
+    x = rng(11).normal(size=(15, 4)) * 2.0
+    want = np_median_distance(x)
+    assert float(median_bandwidth(x * scale, normalize=False)) == pytest.approx(want * scale, rel=1e-13)
+    np.testing.assert_allclose(gram_matrix(x * scale, sigma="median", normalize=False).numpy(),
+                               gram_matrix(x, sigma="median", normalize=False).numpy(), rtol=0, atol=1e-13)
+
+
+def test_median_bandwidth_collapsed_threshold_is_relative():
+    r = rng(12)
+    # distinct points at scale 1e-10: a real spread, not a collapsed set (was: fell back to 1)
+    x = r.normal(size=(10, 3)) * 1e-10
+    assert float(median_bandwidth(x, normalize=False)) == pytest.approx(np_median_distance(x), rel=1e-13)
+    # a collapsed set at scale 1e10 (round-off spread 1e-7 relative) falls back to its row norm
+    c = np.ones((10, 3)) * 1e10 + r.normal(size=(10, 3)) * 1e-3
+    r_max = float(np.linalg.norm(c, axis=1).max())
+    assert float(median_bandwidth(c, normalize=False)) == pytest.approx(r_max, rel=1e-13)
+    assert float(median_bandwidth(np.zeros((4, 2)), normalize=False)) == 1.0
+
+
+@pytest.mark.parametrize("scale", (1e-300, 1e-10, 1e200))
+def test_sequence_gram_median_unnormalised_is_scale_free(scale):
+    from inforidge.info import sequence_gram
+    from inforidge.info.sequence_kernel import sequence_gram_reference
+
+    r = rng(13)
+    emb = r.normal(size=(6, 4, 5))
+    mask = np.ones((6, 4), dtype=bool)
+    mask[1, 2:] = mask[4, 1:] = False
+    want = sequence_gram(emb, mask, sigma="median", normalize=False)
+    # independent: the double loop at scale 1 with the numpy median of the valid tokens
+    sigma = np_median_distance(emb[mask])
+    ref = sequence_gram_reference(emb, mask, sigma=sigma, normalize=False)
+    torch.testing.assert_close(want, ref, rtol=0, atol=1e-12)
+    got = sequence_gram(emb * scale, mask, sigma="median", normalize=False)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -78,14 +78,22 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
 
     The "median heuristic" for the Gaussian kernel's sigma; rows are L2-normalised first
     when ``normalize`` (matching :func:`gram_matrix`). A collapsed set (median distance
-    below ``COLLAPSED_DISTANCE``, e.g. the same token at the same position in every sample)
-    falls back to the mean distance, then to 1: a near-zero bandwidth would turn round-off
+    below ``COLLAPSED_DISTANCE`` times the largest row norm R -- R = 1 for normalised rows --
+    e.g. the same token at the same position in every sample) falls back to the mean
+    distance, then to R (1 if every row is zero): a near-zero bandwidth would turn round-off
     into "all points different" and report log N of entropy for identical states.
+
+    Scale-free: each batch element is first scaled by the power of two that brings its
+    largest |entry| into [0.5, 1) (exact), and the result scaled back, so unnormalised
+    inputs at magnitudes from ~1e-300 to ~1e300 neither underflow nor overflow and
+    median_bandwidth(c * x) = c * median_bandwidth(x) up to rounding.
     """
     x = as_tensor(x, "x")
     check_samples(x, "x")
     if normalize:
         x = l2_normalize(x)
+    x, e = _power_of_two_scale(x, (-2, -1))
+    e = e[..., 0, 0]
     n = x.shape[-2]
     d = squared_distances(x).sqrt()
     iu = torch.triu_indices(n, n, offset=1, device=d.device)
@@ -95,9 +103,11 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     m = v.shape[-1]
     median = 0.5 * (v[..., (m - 1) // 2] + v[..., m // 2])
     mean = v.mean(-1)
-    one = torch.ones((), dtype=v.dtype, device=v.device)
-    return torch.where(median > COLLAPSED_DISTANCE, median,
-                       torch.where(mean > COLLAPSED_DISTANCE, mean, one))
+    r = torch.linalg.vector_norm(x, dim=-1).amax(-1)  # largest row norm (scaled units)
+    thr = COLLAPSED_DISTANCE * r
+    fallback = torch.where(r > 0, r, torch.ones((), dtype=v.dtype, device=v.device))
+    out = torch.where(median > thr, median, torch.where(mean > thr, mean, fallback))
+    return torch.where(r > 0, torch.ldexp(torch.ldexp(out, e // 2), e - e // 2), out)
 
 
 def gram_matrix(
@@ -119,8 +129,10 @@ def gram_matrix(
             "polynomial" (x.y + coef0)^degree, or "linear" x.y.
         sigma: Gaussian bandwidth: a number (the paper's default 1.0), a tensor of shape (...)
             for one bandwidth per batch element, or "median" for the median pairwise distance
-            of each batch element (see :func:`median_bandwidth`).
-        normalize: L2-normalise every row first (the paper's convention).
+            of each batch element (see :func:`median_bandwidth`; scale-free, also without
+            ``normalize``).
+        normalize: L2-normalise every row first (the paper's convention; scale-free, see
+            :func:`l2_normalize`: all-zero rows stay zero).
         dtype: computation dtype (float64 by default; None keeps x's dtype).
 
     Returns:
@@ -134,6 +146,10 @@ def gram_matrix(
         if isinstance(sigma, str):
             if sigma != "median":
                 raise ValueError(f"sigma must be a positive number or 'median'; got {sigma!r}")
+            if not normalize:
+                # The kernel depends on x / sigma only: work at a power-of-two scale (exact)
+                # so that tiny or huge unnormalised inputs neither underflow nor overflow.
+                x, _ = _power_of_two_scale(x, (-2, -1))
             s = median_bandwidth(x, normalize=False)
         else:
             s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
