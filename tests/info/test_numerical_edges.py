@@ -323,3 +323,39 @@ def test_sequence_gram_median_unnormalised_is_scale_free(scale):
     torch.testing.assert_close(want, ref, rtol=0, atol=1e-12)
     got = sequence_gram(emb * scale, mask, sigma="median", normalize=False)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- layer metrics at any magnitude
+
+
+def np_gram_entropy_bits(z):
+    lam = np.linalg.eigvalsh(z @ z.T)
+    lam = np.clip(lam, 0, None) / np.clip(lam, 0, None).sum()
+    lam = lam[lam > len(lam) * np.finfo(float).eps * lam.max()]
+    return float(-(lam * np.log2(lam)).sum())
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_layer_metrics_are_scale_free(scale):
+    from inforidge.info import curvature, dataset_entropy, dime, effective_rank, lidar
+
+    r = rng(14)
+    z = r.normal(size=(12, 5))
+    z2 = z + 0.5 * r.normal(size=z.shape)
+    za = np.stack([z, z2], 1)
+    # independent values at scale 1 (numpy), then every metric at scale vs scale 1
+    assert float(prompt_entropy(z * scale).raw) == pytest.approx(np_gram_entropy_bits(prep(z)), abs=1e-12)
+    assert float(dataset_entropy(z * scale, center=False, unit_norm=False)) == pytest.approx(
+        np_gram_entropy_bits(z), abs=1e-12)
+    for f in (lambda s: prompt_entropy(z * s, clamp_negative=True).raw,
+              lambda s: dataset_entropy(z * s, alpha=0.5),
+              lambda s: effective_rank(z * s, center=True),
+              lambda s: curvature(z * s),
+              lambda s: infonce(z * s, z2 * s),
+              lambda s: lidar(za * s),
+              lambda s: dime(z * s, z2 * s),
+              lambda s: dime(z * s, z2 * s, center=False, unit_norm=False)):
+        assert float(f(scale)) == pytest.approx(float(f(1.0)), abs=1e-12)
+    # without unit_norm the centred states keep their units (infonce logits depend on them)
+    assert float(infonce(z * 0.5, z2 * 0.5, unit_norm=False)) == pytest.approx(
+        loop_infonce((z - z.mean(0)) * 0.5, (z2 - z2.mean(0)) * 0.5, 0.1), rel=1e-12)

@@ -16,7 +16,9 @@ mean-pooled prompt vectors (separately per augmentation) for the dataset-level a
 augmentation metrics. Here ``center`` and ``unit_norm`` switch the two steps; rows whose
 centred norm is below ``1e-10`` times the largest row norm of the block are treated as exact
 zeros (tokens equal to their prompt's mean: their direction is round-off noise), and zero
-rows stay zero instead of becoming NaN as in the reference.
+rows stay zero instead of becoming NaN as in the reference. All scale-invariant metrics are
+scale-free in float64 from ~1e-300 to ~1e300 (blocks are rescaled by exact powers of two
+before any norm or Gram is formed).
 
 Entropies use the Gram matrix of the linear kernel (K = Z Z^T) and :func:`matrix_entropy`
 (trace normalisation, float64 ``eigvalsh``, base ``base``; bits by default, the reference
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from ._validate import as_tensor, check_alpha, check_base, check_finite, check_samples
 from .entropy import entropy_from_spectrum, matrix_entropy, permutations
-from .kernels import gram_matrix
+from .kernels import _power_of_two_scale, gram_matrix
 
 _DTYPE = torch.float64
 # Rows whose norm is below this fraction of the block's largest row norm count as zero.
@@ -106,9 +108,33 @@ def _preprocess(x: Tensor, valid: Tensor | None, center: bool, unit_norm: bool) 
     """Centre each (..., N, D) block over its valid rows and/or scale rows to unit norm.
 
     Masked rows stay exactly 0; rows that are zero up to round-off become exactly 0.
+    Scale-free: the block is worked on at the power of two that brings its largest |entry|
+    into [0.5, 1) (exact), so norms neither underflow nor overflow at magnitudes from ~1e-300
+    to ~1e300; without ``unit_norm`` the result is scaled back to the input's units.
     """
     if not (center or unit_norm):
         return x
+    x, e = _power_of_two_scale(x, (-2, -1))
+    x = _center_unit(x, valid, center, unit_norm)
+    return x if unit_norm else _ldexp(x, e)
+
+
+def _ldexp(x: Tensor, e: Tensor) -> Tensor:
+    """x * 2**e in two exact steps (e int, broadcastable)."""
+    half = torch.div(e, 2, rounding_mode="floor")
+    return torch.ldexp(torch.ldexp(x, half), e - half)
+
+
+def _block_scaled(x: Tensor) -> Tensor:
+    """x (..., N, D) times the power of two bringing each block's max |entry| into [0.5, 1).
+
+    Exact; for the scale-invariant quantities (trace-normalised entropies, angles).
+    """
+    return _power_of_two_scale(x, (-2, -1))[0]
+
+
+def _center_unit(x: Tensor, valid: Tensor | None, center: bool, unit_norm: bool) -> Tensor:
+    """The work of :func:`_preprocess` on a block already at a safe scale."""
     scale = x.norm(dim=-1).amax(-1, keepdim=True)  # (..., 1): largest row norm per block
     if center:
         if valid is None:
@@ -152,6 +178,7 @@ def _row_entropy(x: Tensor, alpha: float, base: float, method: GramMethod) -> Te
         use_cov = False
     else:
         raise ValueError(f"method must be 'auto', 'gram' or 'covariance'; got {method!r}")
+    x = _block_scaled(x)  # the trace-normalised entropy is scale-invariant; no underflow
     rows = x.transpose(-1, -2) if use_cov else x
     k = gram_matrix(rows, "linear", normalize=False)
     return _entropy_or_zero(k, alpha, base)
@@ -234,6 +261,7 @@ def _clamped_entropy(x: Tensor, t: Tensor, alpha: float, base: float, method: Gr
         use_cov = torch.full_like(t, method == "covariance", dtype=torch.bool)
     else:
         raise ValueError(f"method must be 'auto', 'gram' or 'covariance'; got {method!r}")
+    x = _block_scaled(x)
     h = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
     for cov in (False, True):
         sel = use_cov == cov
@@ -424,7 +452,7 @@ def curvature(
     x, valid, batched = _prepare_rows(
         z, mask, "z", min_rows=3, shapes="(T, D) for one prompt or (B, T, D) for a batch"
     )
-    x = _preprocess(x, valid, center, unit_norm)
+    x = _block_scaled(_preprocess(x, valid, center, unit_norm))  # angles: scale-invariant
     # Move the real tokens to the front, in order (stable sort of the padding indicator).
     order = torch.sort((~valid).to(torch.uint8), dim=-1, stable=True).indices
     x = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
@@ -627,8 +655,8 @@ def dime(
         raise ValueError(f"n_permutations must be an integer >= 1; got {n_permutations}")
     a = _preprocess(a, None, center, unit_norm)
     b = _preprocess(b, None, center, unit_norm)
-    k1 = gram_matrix(a, "linear", normalize=False)
-    k2 = gram_matrix(b, "linear", normalize=False)
+    k1 = gram_matrix(_block_scaled(a), "linear", normalize=False)  # trace-normalised: the
+    k2 = gram_matrix(_block_scaled(b), "linear", normalize=False)  # scale of a view is irrelevant
     n = k1.shape[-1]
     h_true = _entropy_or_zero(k1 * k2, alpha, base)
     h_perm = torch.zeros((), dtype=h_true.dtype, device=h_true.device)
