@@ -359,3 +359,25 @@ def test_layer_metrics_are_scale_free(scale):
     # without unit_norm the centred states keep their units (infonce logits depend on them)
     assert float(infonce(z * 0.5, z2 * 0.5, unit_norm=False)) == pytest.approx(
         loop_infonce((z - z.mean(0)) * 0.5, (z2 - z2.mean(0)) * 0.5, 0.1), rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", (1e-300, 1e-170, 1e160, 1e300))
+def test_gaussian_gram_unnormalised_fixed_sigma_at_extreme_magnitudes(scale):
+    # sigma = 1 in the data's units: tiny data -> all ones; huge data -> 1 only on equal rows
+    x = rng(15).normal(size=(7, 3))
+    x[6] = x[5]
+    k = gram_matrix(x * scale, normalize=False).numpy()
+    if scale < 1:
+        want = np.ones((7, 7))
+    else:
+        want = np.eye(7)
+        want[5, 6] = want[6, 5] = 1.0
+    np.testing.assert_array_equal(k, want)
+
+
+def test_gaussian_gram_unnormalised_matches_numpy_in_the_ordinary_range():
+    x = rng(16).normal(size=(2, 9, 4)) * 3
+    for sigma in (0.5, 2.0):
+        d2 = ((x[:, :, None, :] - x[:, None, :, :]) ** 2).sum(-1)
+        np.testing.assert_allclose(gram_matrix(x, sigma=sigma, normalize=False).numpy(),
+                                   np.exp(-d2 / (2 * sigma**2)), rtol=1e-12, atol=1e-14)

@@ -59,15 +59,27 @@ def _gaussian_gram(x: Tensor, sigma: Tensor) -> Tensor:
     """exp(-||xi - xj||^2 / (2 sigma^2)) with one matmul and in-place passes. sigma: () or (...)."""
     c = (0.5 / sigma.square()).reshape(sigma.shape + (1, 1))
     sq = (x * x).sum(-1, keepdim=True)  # (..., N, 1)
-    k = x @ x.transpose(-1, -2)
     if bool(((sq - 1.0).abs() < 1e-12).all()) and bool((c < 1e6).all()):
         # Unit rows (the L2-normalised default): ||xi - xj||^2 = 2 - 2 xi.xj, no (N, N)
         # temporary. (With a tiny sigma, the round-off of xi.xj - 1 would be amplified.)
+        k = x @ x.transpose(-1, -2)
         k.sub_(1.0).mul_(2.0 * c)
     else:
-        # exponent = -c * (|xi|^2 + |xj|^2 - 2 xi.xj); the sum is formed first to stay symmetric
-        sq = sq * c
-        k.mul_(2.0 * c).sub_(sq + sq.transpose(-1, -2))
+        # exponent = -c * (|xi|^2 + |xj|^2 - 2 xi.xj); the sum is formed first to stay symmetric.
+        # Formed on y = x * 2**-e (max |entry| in [0.5, 1)) with c * 4**e: exactly the same
+        # products where nothing under/overflows, and no inf - inf for huge or tiny inputs.
+        y, e = _power_of_two_scale(x, (-2, -1))
+        cy = torch.ldexp(torch.ldexp(c, e), e)  # (..., 1, 1); inf when scale / sigma > ~1e154
+        sq = (y * y).sum(-1, keepdim=True)
+        k = y @ y.transpose(-1, -2)
+        sq = sq * cy
+        k.mul_(2.0 * cy).sub_(sq + sq.transpose(-1, -2))
+        huge = ~torch.isfinite(cy)
+        if bool(huge.any()):
+            # every nonzero distance is then >> sigma: the kernel is 1 on equal rows, else 0
+            same = squared_distances(y) == 0
+            zero = torch.zeros((), dtype=k.dtype, device=k.device)
+            k = torch.where(huge, torch.where(same, zero, -torch.inf), k)
     k.clamp_max_(0.0).exp_()  # clamp: round-off must not push a distance below 0
     k.diagonal(dim1=-2, dim2=-1).fill_(1.0)
     return k
@@ -148,7 +160,7 @@ def gram_matrix(
                 raise ValueError(f"sigma must be a positive number or 'median'; got {sigma!r}")
             if not normalize:
                 # The kernel depends on x / sigma only: work at a power-of-two scale (exact)
-                # so that tiny or huge unnormalised inputs neither underflow nor overflow.
+                # so that sigma^2 of tiny or huge unnormalised inputs cannot under/overflow.
                 x, _ = _power_of_two_scale(x, (-2, -1))
             s = median_bandwidth(x, normalize=False)
         else:
