@@ -69,7 +69,8 @@ def _gaussian_gram(x: Tensor, sigma: Tensor) -> Tensor:
         # Formed on y = x * 2**-e (max |entry| in [0.5, 1)) with c * 4**e: exactly the same
         # products where nothing under/overflows, and no inf - inf for huge or tiny inputs.
         y, e = _power_of_two_scale(x, (-2, -1))
-        cy = torch.ldexp(torch.ldexp(c, e), e)  # (..., 1, 1); inf when scale / sigma > ~1e154
+        cy = c.expand(torch.broadcast_shapes(c.shape, e.shape)).contiguous()
+        cy = torch.ldexp(torch.ldexp(cy, e), e)  # (..., 1, 1); inf when scale / sigma > ~1e154
         sq = (y * y).sum(-1, keepdim=True)
         k = y @ y.transpose(-1, -2)
         sq = sq * cy
