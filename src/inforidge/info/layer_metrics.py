@@ -16,7 +16,9 @@ mean-pooled prompt vectors (separately per augmentation) for the dataset-level a
 augmentation metrics. Here ``center`` and ``unit_norm`` switch the two steps; rows whose
 centred norm is below ``1e-10`` times the largest row norm of the block are treated as exact
 zeros (tokens equal to their prompt's mean: their direction is round-off noise), and zero
-rows stay zero instead of becoming NaN as in the reference.
+rows stay zero instead of becoming NaN as in the reference. All scale-invariant metrics are
+scale-free in float64 from ~1e-300 to ~1e300 (blocks are rescaled by exact powers of two
+before any norm or Gram is formed).
 
 Entropies use the Gram matrix of the linear kernel (K = Z Z^T) and :func:`matrix_entropy`
 (trace normalisation, float64 ``eigvalsh``, base ``base``; bits by default, the reference
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from ._validate import as_tensor, check_alpha, check_base, check_finite, check_samples
 from .entropy import entropy_from_spectrum, matrix_entropy, permutations
-from .kernels import gram_matrix
+from .kernels import _power_of_two_scale, gram_matrix
 
 _DTYPE = torch.float64
 # Rows whose norm is below this fraction of the block's largest row norm count as zero.
@@ -106,9 +108,33 @@ def _preprocess(x: Tensor, valid: Tensor | None, center: bool, unit_norm: bool) 
     """Centre each (..., N, D) block over its valid rows and/or scale rows to unit norm.
 
     Masked rows stay exactly 0; rows that are zero up to round-off become exactly 0.
+    Scale-free: the block is worked on at the power of two that brings its largest |entry|
+    into [0.5, 1) (exact), so norms neither underflow nor overflow at magnitudes from ~1e-300
+    to ~1e300; without ``unit_norm`` the result is scaled back to the input's units.
     """
     if not (center or unit_norm):
         return x
+    x, e = _power_of_two_scale(x, (-2, -1))
+    x = _center_unit(x, valid, center, unit_norm)
+    return x if unit_norm else _ldexp(x, e)
+
+
+def _ldexp(x: Tensor, e: Tensor) -> Tensor:
+    """x * 2**e in two exact steps (e int, broadcastable)."""
+    half = torch.div(e, 2, rounding_mode="floor")
+    return torch.ldexp(torch.ldexp(x, half), e - half)
+
+
+def _block_scaled(x: Tensor) -> Tensor:
+    """x (..., N, D) times the power of two bringing each block's max |entry| into [0.5, 1).
+
+    Exact; for the scale-invariant quantities (trace-normalised entropies, angles).
+    """
+    return _power_of_two_scale(x, (-2, -1))[0]
+
+
+def _center_unit(x: Tensor, valid: Tensor | None, center: bool, unit_norm: bool) -> Tensor:
+    """The work of :func:`_preprocess` on a block already at a safe scale."""
     scale = x.norm(dim=-1).amax(-1, keepdim=True)  # (..., 1): largest row norm per block
     if center:
         if valid is None:
@@ -152,6 +178,7 @@ def _row_entropy(x: Tensor, alpha: float, base: float, method: GramMethod) -> Te
         use_cov = False
     else:
         raise ValueError(f"method must be 'auto', 'gram' or 'covariance'; got {method!r}")
+    x = _block_scaled(x)  # the trace-normalised entropy is scale-invariant; no underflow
     rows = x.transpose(-1, -2) if use_cov else x
     k = gram_matrix(rows, "linear", normalize=False)
     return _entropy_or_zero(k, alpha, base)
@@ -221,6 +248,30 @@ def _positive_spectrum_entropy(k: Tensor, alpha: float, base: float) -> Tensor:
     return entropy_from_spectrum(lam, alpha, base)
 
 
+def _clamped_entropy(x: Tensor, t: Tensor, alpha: float, base: float, method: GramMethod) -> Tensor:
+    """prompt_entropy(clamp_negative=True) of preprocessed (B, T, D) states with T_b real rows.
+
+    Masked rows are zero: they add zero rows/columns to Z Z^T (zero eigenvalues, dropped) and
+    nothing to Z^T Z, so the padded batch gives each prompt's own value.
+    """
+    d = x.shape[-1]
+    if method == "auto":
+        use_cov = t > d  # the reference's rule, with each prompt's own T
+    elif method in ("gram", "covariance"):
+        use_cov = torch.full_like(t, method == "covariance", dtype=torch.bool)
+    else:
+        raise ValueError(f"method must be 'auto', 'gram' or 'covariance'; got {method!r}")
+    x = _block_scaled(x)
+    h = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for cov in (False, True):
+        sel = use_cov == cov
+        if bool(sel.any()):
+            rows = x[sel].mT if cov else x[sel]
+            k = (rows @ rows.mT).clamp_min(0.0)  # (b, T, T) or (b, D, D); D = 1 gives 0
+            h[sel] = _positive_spectrum_entropy(k, alpha, base)
+    return h
+
+
 def prompt_entropy(
     z,
     mask=None,
@@ -247,10 +298,17 @@ def prompt_entropy(
             applied per prompt). Centring caps the rank at T - 1.
         method: "gram" (T x T token Gram Z Z^T), "covariance" (D x D Z^T Z; same nonzero
             spectrum) or "auto" (covariance when T > D).
-        clamp_negative: reproduce the reference's ``torch.clamp(cov, min=0)``, which sets the
-            negative ENTRIES of the T x T Gram to 0 before repitl's entropy of its positive
-            eigenvalues. Off by default: the clamped matrix is not a Gram matrix (it can be
-            indefinite) and its value depends on the Gram-vs-covariance choice.
+        clamp_negative: reproduce the reference ``compute_entropy``: build, per prompt, the
+            SMALLER of the two Grams of its T real (preprocessed) tokens Z (T x D) -- Z^T Z
+            (D x D) when T > D, else Z Z^T (T x T) -- set its negative ENTRIES to 0
+            (``torch.clamp(cov, min=0)``), then take repitl's ``matrixAlphaEntropy``: the
+            entropy of its positive eigenvalues rescaled to sum 1 (eigenvalues below
+            N eps max count as 0, as in :func:`entropy_from_spectrum`). The choice is made
+            per prompt from its own T (masked batches mix both); ``method`` overrides it
+            ("gram": always T x T, "covariance": always D x D; "auto" is the reference's
+            rule). Clamping changes the nonzero spectrum, so the two choices give different
+            numbers. Off by default: the clamped matrix is not a Gram matrix (it can be
+            indefinite).
 
     Returns:
         :class:`PromptEntropy` with ``raw`` and ``normalized`` (raw / log_base T, METHOD §7;
@@ -262,12 +320,11 @@ def prompt_entropy(
         z, mask, "z", min_rows=2, shapes="(T, D) for one prompt or (B, T, D) for a batch"
     )
     x = _preprocess(x, valid, center, unit_norm)
+    t = valid.sum(-1)
     if clamp_negative:
-        k = gram_matrix(x, "linear", normalize=False).clamp_min(0.0)
-        h = _positive_spectrum_entropy(k, alpha, base)
+        h = _clamped_entropy(x, t, alpha, base, method)
     else:
         h = _row_entropy(x, alpha, base, method)
-    t = valid.sum(-1)
     hn = h / _log_base(t.to(h.dtype), base)
     if not batched:
         h, hn, t = h[0], hn[0], t[0]
@@ -395,7 +452,7 @@ def curvature(
     x, valid, batched = _prepare_rows(
         z, mask, "z", min_rows=3, shapes="(T, D) for one prompt or (B, T, D) for a batch"
     )
-    x = _preprocess(x, valid, center, unit_norm)
+    x = _block_scaled(_preprocess(x, valid, center, unit_norm))  # angles: scale-invariant
     # Move the real tokens to the front, in order (stable sort of the padding indicator).
     order = torch.sort((~valid).to(torch.uint8), dim=-1, stable=True).indices
     x = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
@@ -429,14 +486,23 @@ def infonce(
     center: bool = True,
     unit_norm: bool = True,
     symmetric: bool = False,
+    loss: Literal["infonce", "nt_xent"] = "infonce",
 ) -> Tensor:
     """InfoNCE loss between two augmented views (Oord et al. 2018; paper §3.3.3). Lower is better.
 
+    loss="infonce" (default):
     loss = -1/N sum_i log( exp(<a_i, b_i>/tau) / sum_j exp(<a_i, b_j>/tau) ), in nats:
     cross-entropy of the logits A B^T / tau with the matching row as the label; follows the
     reference ``compute_infonce`` (metric_functions.py; temperature 0.1 in its pipeline).
+    Each anchor a_i has N - 1 negatives b_j (j != i), all from the other view.
     log(N) - loss is a lower bound on I(X; Z) (paper Theorem 3; the reference's
     "mi-lower-bound" is 1 - loss / log N).
+
+    loss="nt_xent": SimCLR's NT-Xent (Chen et al. 2020). The 2N vectors u = [A; B] are all
+    anchors; anchor u_k's positive is its other view and its 2N - 2 negatives are every other
+    vector of BOTH views (itself excluded):
+    loss = -1/(2N) sum_k log( exp(<u_k, u_pos(k)>/tau) / sum_{m != k} exp(<u_k, u_m>/tau) ).
+    It is symmetric by construction and compares with log(2N - 1), not log N.
 
     Args:
         z1, z2: (N, D) mean-pooled states of two augmentations of the same N prompts, row i
@@ -445,8 +511,12 @@ def infonce(
         center, unit_norm: each view is centred on its own mean over the N prompts and its
             rows scaled to unit norm (the reference's ``normalize`` per augmentation), so the
             logits are cosine similarities / tau.
-        symmetric: average the A->B and B->A losses (SimCLR-style); off by default, as in the
-            reference (A->B only).
+        symmetric: with loss="infonce", the mean of the A->B and B->A cross-entropies above
+            (a two-direction / CLIP-style average; each anchor still has only the N - 1
+            negatives of the other view, so this is NOT SimCLR's NT-Xent: use
+            loss="nt_xent" for that). Off by default, as in the reference (A->B only).
+        loss: "infonce" (the reference's, default) or "nt_xent" (see above); ``symmetric``
+            must stay False with "nt_xent".
 
     Returns:
         0-d tensor (nats).
@@ -455,13 +525,24 @@ def infonce(
     temperature = float(temperature)
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
+    if loss not in ("infonce", "nt_xent"):
+        raise ValueError(f"loss must be 'infonce' or 'nt_xent'; got {loss!r}")
+    if loss == "nt_xent" and symmetric:
+        raise ValueError("loss='nt_xent' is symmetric by construction; leave symmetric=False")
     a = _preprocess(a, None, center, unit_norm)
     b = _preprocess(b, None, center, unit_norm)
+    if loss == "nt_xent":
+        n = a.shape[0]
+        u = torch.cat([a, b])  # (2N, D)
+        logits = (u @ u.T) / temperature
+        logits.fill_diagonal_(float("-inf"))  # an anchor is not its own negative
+        pos = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(u.device)
+        return -torch.log_softmax(logits, dim=-1).gather(1, pos[:, None]).mean()
     logits = (a @ b.T) / temperature
-    loss = -torch.log_softmax(logits, dim=-1).diagonal().mean()
+    out = -torch.log_softmax(logits, dim=-1).diagonal().mean()
     if symmetric:
-        loss = 0.5 * (loss - torch.log_softmax(logits.T, dim=-1).diagonal().mean())
-    return loss
+        out = 0.5 * (out - torch.log_softmax(logits.T, dim=-1).diagonal().mean())
+    return out
 
 
 def lidar(
@@ -574,8 +655,8 @@ def dime(
         raise ValueError(f"n_permutations must be an integer >= 1; got {n_permutations}")
     a = _preprocess(a, None, center, unit_norm)
     b = _preprocess(b, None, center, unit_norm)
-    k1 = gram_matrix(a, "linear", normalize=False)
-    k2 = gram_matrix(b, "linear", normalize=False)
+    k1 = gram_matrix(_block_scaled(a), "linear", normalize=False)  # trace-normalised: the
+    k2 = gram_matrix(_block_scaled(b), "linear", normalize=False)  # scale of a view is irrelevant
     n = k1.shape[-1]
     h_true = _entropy_or_zero(k1 * k2, alpha, base)
     h_perm = torch.zeros((), dtype=h_true.dtype, device=h_true.device)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ._validate import as_tensor, check_finite
-from .kernels import l2_normalize, median_bandwidth
+from .kernels import _power_of_two_scale, l2_normalize, median_bandwidth
 
 DEFAULT_MAX_ELEMENTS = 1 << 24  # 16 M entries of the token Gram per chunk (128 MiB in float64)
 MEDIAN_MAX_TOKENS = 4096  # tokens used by sigma="median" (a strided subsample beyond this)
@@ -73,8 +73,10 @@ def sequence_gram(
         mask: (N, T_max) bool/0-1, True at the real tokens; every row needs at least one.
         sigma: Gaussian bandwidth on the (normalised) token embeddings: a number (1.0, the
             paper's value for single-token labels) or "median" (median pairwise distance
-            over the target tokens, at most ``MEDIAN_MAX_TOKENS`` of them, strided).
-        normalize: L2-normalise every token embedding first (the paper's convention).
+            over the target tokens, at most ``MEDIAN_MAX_TOKENS`` of them, strided; then the
+            kernel is scale-free even with ``normalize=False``).
+        normalize: L2-normalise every token embedding first (the paper's convention; at any
+            magnitude, see :func:`~inforidge.info.kernels.l2_normalize`).
         dtype: computation dtype (float64 by default).
         max_elements: bound on the entries of one chunk of the token Gram (memory knob).
         check_psd: verify the smallest eigenvalue is >= -psd_tol * largest (float64 eigvalsh);
@@ -96,6 +98,10 @@ def sequence_gram(
     if isinstance(sigma, str):
         if sigma != "median":
             raise ValueError(f"sigma must be a positive number or 'median'; got {sigma!r}")
+        if not normalize:
+            # the kernel depends on tokens / sigma only: an exact power-of-two rescale keeps
+            # tiny or huge unnormalised embeddings from underflowing or overflowing
+            tokens, _ = _power_of_two_scale(tokens, (-2, -1))
         stride = max(1, -(-m // MEDIAN_MAX_TOKENS))
         s = float(median_bandwidth(tokens[::stride], normalize=False)) if m >= 2 else 1.0
     else:
