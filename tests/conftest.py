@@ -26,13 +26,13 @@ def word_tokenizer(tiny_task):
 @pytest.fixture(scope="session")
 def tiny_gpt2(word_tokenizer, tmp_path_factory):
     """A 2-layer GPT-2 saved with save_pretrained and loaded back from disk (the user path)."""
-    from inforidge.models.loading import default_gpt2, load_causal_lm
+    from inforidge.models.loading import default_gpt2, load
 
     model = default_gpt2(len(word_tokenizer), n_layer=2, n_embd=32, n_head=2, seed=1)
     path = tmp_path_factory.mktemp("tiny_gpt2")
     model.save_pretrained(path)
     word_tokenizer.save_pretrained(path)
-    return load_causal_lm(path)
+    return load(path).model
 
 
 def tiny_overrides(out_dir, name="tiny", **extra) -> list[str]:

@@ -21,7 +21,7 @@ from transformers import (
 
 from inforidge.extract.last_position import extract_states
 from inforidge.models.forward import forward_with_final_norm
-from inforidge.models.loading import load_causal_lm
+from inforidge.models.loading import load
 from inforidge.models.parts import locate_parts
 from inforidge.models.validate import validate_parts
 from inforidge.tasks.tokenize import build_word_tokenizer, target_token_ids
@@ -78,7 +78,8 @@ def family(request, tokenizer, tmp_path_factory):
     path = tmp_path_factory.mktemp(name)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    return name, load_causal_lm(path), PreTrainedTokenizerFast.from_pretrained(path), path
+    tok = PreTrainedTokenizerFast.from_pretrained(path)
+    return name, load(path, tokenizer=tok, validate=False).model, tok, path
 
 
 def _batch(tok, side, n=6, seed=0):
@@ -179,7 +180,7 @@ def test_wrong_overrides_are_named(family):
 
 def test_half_precision_validates_and_agrees_with_the_model(family):
     name, _, tok, path = family
-    model = load_causal_lm(path, dtype="bfloat16")
+    model = load(path, tokenizer=tok, dtype="bfloat16", validate=False).model
     parts = locate_parts(model)
     validate_parts(parts, tok)  # tolerances follow the dtype
     _, enc, targets = _batch(tok, "left")

@@ -21,7 +21,7 @@ from inforidge.info import gram_matrix, information_from_grams, sequence_gram
 from inforidge.info.sequence_kernel import sequence_gram_reference
 from inforidge.measure.sequence import token_group_draws, token_group_rows
 from inforidge.models.forward import forward_with_final_norm
-from inforidge.models.loading import load_causal_lm
+from inforidge.models.loading import load
 from inforidge.models.parts import locate_parts
 from inforidge.pipelines.generate_info import generate_info
 from inforidge.tasks.multitoken import (
@@ -47,7 +47,7 @@ def tiny_llama(word_tokenizer, tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_llama")
     LlamaForCausalLM(config).save_pretrained(path)
     word_tokenizer.save_pretrained(path)
-    return load_causal_lm(path)
+    return load(path).model
 
 
 def _prompts(n=5):

@@ -13,7 +13,7 @@ from conftest import tiny_overrides
 from inforidge.config.loading import describe_fields, load_config
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
-from inforidge.models.loading import build_model_and_tokenizer
+from inforidge.models.loading import load_for_run
 from inforidge.pipelines.run import run
 from inforidge.tasks import load_jsonl_task
 from inforidge.tasks.registry import build_task
@@ -142,10 +142,10 @@ def test_model_options_reach_from_pretrained(tiny_llama_folder):
     task = load_jsonl_task(EXAMPLE)
     config = load_config(None, [f"model.name_or_path={tiny_llama_folder}", "model.dtype=bfloat16",
                                 "model.attn_implementation=eager"])
-    model, tok = build_model_and_tokenizer(config, task)
+    model, tok, _ = load_for_run(config.model, task)
     assert model.dtype == torch.bfloat16 and model.config._attn_implementation == "eager"
     assert tok.padding_side == "left" and tok.pad_token == "[PAD]"
-    model, _ = build_model_and_tokenizer(load_config(None, [f"model.name_or_path={tiny_llama_folder}"]), task)
+    model, _, _ = load_for_run(load_config(None, [f"model.name_or_path={tiny_llama_folder}"]).model, task)
     assert model.dtype == torch.float32, "float32 is the default, whatever the checkpoint holds"
 
 

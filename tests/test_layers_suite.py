@@ -30,7 +30,7 @@ from inforidge.info.layer_metrics import (
 )
 from inforidge.measure.layer_suite import SUITE_METRICS, measure_layers
 from inforidge.measure.stress import stress_rows
-from inforidge.models.loading import load_model
+from inforidge.models.loading import load
 from inforidge.pipelines.layers import run_layers
 from inforidge.tasks.augment import augment_pairs
 from inforidge.tasks.corpora import builtin_corpus, load_texts
@@ -63,6 +63,12 @@ def make_texts(n=9, seed=0, lo=4, hi=14):
 
 
 TEXTS = make_texts()
+
+
+def load_model(path):
+    """(model, tokenizer, kind) from the one loader."""
+    loaded = load(path)
+    return loaded.model, loaded.tokenizer, loaded.kind
 
 
 def _save(model, tok, path):

@@ -14,8 +14,7 @@ from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
 from inforidge.measure.rows import KEY
 from inforidge.models.checkpoints import Checkpoint, discover_checkpoints, weight_hash
-from inforidge.models.loading import load_causal_lm
-from inforidge.models.parts import locate_parts
+from inforidge.models.loading import load
 from inforidge.pipelines.run import run
 from inforidge.pipelines.sweep import sweep
 from inforidge.tasks.registry import build_task
@@ -95,12 +94,10 @@ def test_sweep_writes_one_table_equal_to_hand_measurement(trained, swept):
     assert (out / "results.csv").exists()
     # The rows of checkpoint-2 equal Evaluator.measure run by hand on that checkpoint.
     ckpt = run_dir / "checkpoints" / "checkpoint-2"
-    model = load_causal_lm(ckpt)
-    from inforidge.models.loading import _load_tokenizer
-
-    ev = Evaluator(_load_tokenizer(ckpt), {"id": build_task(cfg).splits["test_id"], "ood": build_task(cfg).splits["test_ood"]},
+    model, tokenizer, parts = load(ckpt)
+    ev = Evaluator(tokenizer, {"id": build_task(cfg).splits["test_id"], "ood": build_task(cfg).splits["test_ood"]},
                    SETTINGS, multi_token_target=cfg.task.multi_token_target)
-    hand = pd.DataFrame(ev.measure(locate_parts(model), 2))
+    hand = pd.DataFrame(ev.measure(parts, 2))
     got = df[df["checkpoint"] == str(ckpt.resolve())]
     assert (got["weight_hash"] == weight_hash(model)).all()
     keys = ["split", "metric", "layer", "seed", "final_norm"]

@@ -12,7 +12,7 @@ import typer
 
 from inforidge.config.loading import describe_fields, load_config, load_paper_config
 from inforidge.config.settings import GenerationSettings, LayerSuiteSettings, SequenceInfoSettings
-from inforidge.models.loading import load_model_and_tokenizer
+from inforidge.models.loading import load
 from inforidge.pipelines.analyze import analyze_run
 from inforidge.pipelines.environment import environment
 from inforidge.pipelines.generate_info import generate_info
@@ -182,7 +182,7 @@ def generate_info_cmd(
         records = load_multitoken_task(task, path=data, n=n, seed=seed, k=k, split=split, config=cnn_config)
         steps = [int(s) for s in plot_steps.split(",") if s.strip()] if plot_steps else None
         bandwidth = sigma if sigma == "median" else float(sigma)
-        lm, tokenizer = load_model_and_tokenizer(model, device, dtype)
+        lm, tokenizer, _ = load(model, kind="causal", device=device, dtype=dtype)
         gen = GenerationSettings(max_new_tokens=max_new_tokens or (k if task == "synthetic" else 50),
                                  do_sample=sample, seed=seed, batch_size=batch_size)
         res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen,

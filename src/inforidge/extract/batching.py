@@ -1,20 +1,68 @@
-"""Batching helpers shared by every extraction path: positions in padded batches."""
+"""Batching shared by every extraction path: one pad, one pad id, one special-token template,
+one eval mode, and the positions of real tokens in padded batches.
+
+``pad_id`` and ``eval_mode`` are defined in :mod:`inforidge.models` (the load-time validation
+needs them too) and re-exported here, so extraction code takes every batching helper from here.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from inforidge.models.forward import pad_id
+from inforidge.models.surgery import eval_mode
 
-def special_prefix_length(tokenizer, prompt: str) -> int:
-    """Number of special tokens the tokenizer puts before the prompt's own tokens (e.g. BOS)."""
-    plain = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    full = tokenizer(prompt)["input_ids"]
+__all__ = [
+    "eval_mode",
+    "last_positions",
+    "pad",
+    "pad_id",
+    "relative_positions",
+    "special_prefix_length",
+    "special_template",
+]
+
+
+def pad(seqs: Sequence[Sequence[int]], pad_token_id: int, side: str = "left") -> tuple[Tensor, Tensor]:
+    """Token-id lists of different lengths -> input_ids, attention_mask, both (B, T) int64,
+    T the longest list; the shorter ones filled with ``pad_token_id`` on ``side`` ("left" /
+    "right"), where the mask is 0."""
+    if side not in ("left", "right"):
+        raise ValueError(f"padding side must be 'left' or 'right'; got {side!r}")
+    if len(seqs) == 0:
+        raise ValueError("nothing to pad: no sequences")
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        cols = slice(width - len(s), width) if side == "left" else slice(0, len(s))
+        ids[row, cols] = torch.tensor(list(s), dtype=torch.long)
+        mask[row, cols] = 1
+    return ids, mask
+
+
+def special_template(tokenizer, text: str = "a") -> tuple[list[int], list[int]]:
+    """(prefix, suffix): the special-token ids the tokenizer puts around ``text`` (BOS;
+    [CLS] ... [SEP]), read off ``text`` tokenized with and without special tokens.
+
+    Raises ValueError when ``text``'s own tokens are not one contiguous run of its
+    tokenization with special tokens (the specials change the text's tokens).
+    """
+    plain = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    full = list(tokenizer(text, add_special_tokens=True)["input_ids"])
     n = len(plain)
     for k in range(len(full) - n + 1):
         if full[k : k + n] == plain:
-            return k
-    raise ValueError(f"could not find the prompt's tokens inside its tokenisation with special tokens: {prompt!r}")
+            return full[:k], full[k + n :]
+    raise ValueError(f"could not find the text's tokens inside its tokenisation with special tokens: {text!r}")
+
+
+def special_prefix_length(tokenizer, prompt: str) -> int:
+    """Number of special tokens the tokenizer puts before the prompt's own tokens (e.g. BOS)."""
+    return len(special_template(tokenizer, prompt)[0])
 
 
 def relative_positions(attention_mask: Tensor) -> Tensor:

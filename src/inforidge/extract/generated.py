@@ -45,8 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from inforidge.config.settings import FINAL_NORM_VIEWS, GenerationSettings
+from inforidge.extract.batching import eval_mode, pad, pad_id
 from inforidge.models.parts import ModelParts, context_length
 from inforidge.tasks.stopwords import TYPE_GROUPS, group_of, token_types
 
@@ -119,26 +121,8 @@ def prompt_token_ids(tokenizer, prompts: Sequence[str], budget: int | None) -> t
     return out, cut
 
 
-def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
-    return ids, mask
-
-
-def _pad_id(tokenizer, model) -> int:
-    for v in (getattr(tokenizer, "pad_token_id", None), getattr(tokenizer, "eos_token_id", None),
-              getattr(model.config, "pad_token_id", None)):
-        if isinstance(v, int):
-            return v
-    return 0
-
-
 @torch.no_grad()
-def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: GenerationSettings, pad_id: int,
+def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: GenerationSettings, pad_token_id: int,
                     seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """One generate() call; returns hidden (T, L+1, B, D), post (T, B, D), new ids (B, T)."""
     from transformers import GenerationConfig
@@ -157,7 +141,7 @@ def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: Generatio
     config = GenerationConfig(
         max_new_tokens=gen.max_new_tokens, min_new_tokens=0, do_sample=gen.do_sample,
         temperature=gen.temperature if gen.do_sample else None, top_p=gen.top_p if gen.do_sample else None,
-        top_k=gen.top_k if gen.do_sample else None, num_beams=1, eos_token_id=None, pad_token_id=pad_id,
+        top_k=gen.top_k if gen.do_sample else None, num_beams=1, eos_token_id=None, pad_token_id=pad_token_id,
         output_hidden_states=True, return_dict_in_generate=True, use_cache=True,
     )
     handle = parts.final_norm.register_forward_hook(grab, with_kwargs=True)
@@ -217,19 +201,13 @@ def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],
     if cut:
         log.warning("%d of %d prompts were longer than %d tokens (the model's %d positions minus %d new tokens) "
                     "and were truncated from the left", cut, len(rows), limit - t, limit, t)
-    pad = _pad_id(tokenizer, model)
-    was_training = model.training
-    model.eval()
+    fill = pad_id(tokenizer, model)
     chunks = []
     starts = range(0, len(rows), gen.batch_size)
-    try:
-        from tqdm.auto import tqdm
-
+    with eval_mode(model):
         for b, i in enumerate(tqdm(starts, desc="generate", disable=not progress)):
-            ids, mask = _left_pad(rows[i:i + gen.batch_size], pad)
-            chunks.append(_generate_batch(parts, ids, mask, gen, pad, gen.seed + b))
-    finally:
-        model.train(was_training)
+            ids, mask = pad(rows[i:i + gen.batch_size], fill, "left")
+            chunks.append(_generate_batch(parts, ids, mask, gen, fill, gen.seed + b))
     hidden = torch.cat([c[0] for c in chunks], 2)
     post = torch.cat([c[1] for c in chunks], 1)
     new = torch.cat([c[2] for c in chunks], 0)

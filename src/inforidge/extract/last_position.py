@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from inforidge.config.settings import FINAL_NORM_VIEWS
-from inforidge.extract.batching import last_positions
+from inforidge.extract.batching import eval_mode, last_positions
 from inforidge.models.forward import forward_with_final_norm
 from inforidge.models.parts import ModelParts, context_length
 
@@ -149,15 +149,11 @@ def extract_batched(
     """Tokenise ``prompts`` (the tokenizer's padding side is respected) and extract in batches."""
     if len(prompts) == 0:
         raise ValueError("no prompts to extract; the evaluation split is empty")
-    was_training = parts.model.training
-    parts.model.eval()
-    try:
-        chunks = []
+    chunks = []
+    with eval_mode(parts.model):
         for i in range(0, len(prompts), batch_size):
             enc = tokenizer(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True)
             chunks.append(
                 extract_states(parts, enc["input_ids"], enc["attention_mask"], target_ids[i : i + batch_size])
             )
-    finally:
-        parts.model.train(was_training)
     return LayerStates.concat(chunks)

@@ -10,8 +10,15 @@ import torch
 from torch import Tensor
 
 from inforidge.config.settings import FINAL_NORM_CHOICES, KINDS
+from inforidge.extract.batching import eval_mode, pad, pad_id, special_template
 from inforidge.models.forward import forward_with_final_norm
-from inforidge.models.parts import _model_kind, config_num_layers, context_length, locate_parts
+from inforidge.models.parts import (
+    ModelParts,
+    _model_kind,
+    config_num_layers,
+    context_length,
+    locate_parts,
+)
 
 
 class StateReader:
@@ -20,14 +27,18 @@ class StateReader:
     Causal LMs pad on the tokenizer's side and get position ids that count real tokens only
     (:func:`~inforidge.models.forward.position_ids_from_mask`), so left padding shifts nothing.
     Encoders always pad on the right (absolute position embeddings start at the first token;
-    RoBERTa-style models derive positions from the ids themselves).
+    RoBERTa-style models derive positions from the ids themselves). The model runs in eval
+    mode; its training flag is left as it was.
+
+    parts: a causal LM's located parts (as :func:`~inforidge.models.loading.load` returns
+    them, with any overrides); default: located here without overrides.
     """
 
     def __init__(self, model, tokenizer, *, kind: str = "auto", final_norm: str = "pre",
-                 max_length: int = 128, model_name: str | None = None):
+                 max_length: int = 128, model_name: str | None = None, parts: ModelParts | None = None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
-        self.model = model.eval()
+        self.model = model
         self.tokenizer = tokenizer
         self.kind = _model_kind(model) if kind == "auto" else kind
         if final_norm not in FINAL_NORM_CHOICES:
@@ -36,17 +47,13 @@ class StateReader:
         self.model_name = model_name or getattr(model.config, "name_or_path", None) or type(model).__name__
         self.parts = None
         if self.kind == "causal":
-
-            self.parts = locate_parts(model)
+            self.parts = parts if parts is not None else locate_parts(model)
             self.n_layers = self.parts.num_layers
         else:
             self.n_layers = config_num_layers(model.config)
         limit = self._position_limit()
         self.max_length = int(min(max_length, limit)) if limit else int(max_length)
-        pad = tokenizer.pad_token_id
-        if pad is None:
-            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.unk_token_id
-        self.pad_id = 0 if pad is None else int(pad)
+        self.pad_id = pad_id(tokenizer, model)
         self.left_pad = self.kind == "causal" and getattr(tokenizer, "padding_side", "right") == "left"
 
     def _position_limit(self) -> int | None:
@@ -73,15 +80,12 @@ class StateReader:
 
     def special_template(self) -> tuple[list[int], list[int]]:
         """(prefix, suffix) ids the tokenizer puts around one text ([CLS] / [SEP], BOS...),
-        read off a probe text tokenized with and without special tokens."""
+        read off a probe text (see :func:`~inforidge.extract.batching.special_template`)."""
         if getattr(self, "_template", None) is None:
-            probe = list(self.tokenizer("a", add_special_tokens=False)["input_ids"])
-            full = list(self.tokenizer("a", add_special_tokens=True)["input_ids"])
-            n, self._template = len(probe), ([], [])
-            for i in range(len(full) - n + 1):
-                if full[i : i + n] == probe:
-                    self._template = (full[:i], full[i + n :])
-                    break
+            try:
+                self._template = special_template(self.tokenizer)
+            except ValueError:  # specials that change the probe's own tokens: wrap in nothing
+                self._template = ([], [])
         return self._template
 
     def with_specials(self, ids: Sequence[int]) -> list[int]:
@@ -91,15 +95,8 @@ class StateReader:
         return [*pre, *list(ids)[:room], *post]
 
     def pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
-        t = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), t), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), t), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            if self.left_pad:
-                ids[i, t - len(s):], mask[i, t - len(s):] = torch.tensor(s), 1
-            else:
-                ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
-        return ids, mask
+        """input_ids, attention_mask (B, T) padded on this reader's side."""
+        return pad(seqs, self.pad_id, "left" if self.left_pad else "right")
 
     @torch.no_grad()
     def states(self, seqs: Sequence[Sequence[int]]) -> tuple[list[Tensor], Tensor]:
@@ -113,14 +110,15 @@ class StateReader:
         device = self.device
         ids, mask = ids.to(device), mask.to(device)
         if self.kind == "causal":
-
-            cap = forward_with_final_norm(self.parts, ids, mask)
+            with eval_mode(self.model):
+                cap = forward_with_final_norm(self.parts, ids, mask)
             last = cap.pre_norm if self.final_norm == "pre" else cap.post_norm
             if last is None:
                 raise ValueError(f"the final norm {self.parts.final_norm_path} was not called; use final_norm='post'")
             hs = list(cap.hidden_states[:-1]) + [last]
         else:
-            out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            with eval_mode(self.model):
+                out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             hs = list(out.hidden_states)
         if len(hs) != self.n_layers + 1:
             raise ValueError(f"{self.model_name} returned {len(hs)} hidden states for {self.n_layers} layers; expected L+1")

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from inforidge.extract.attention import last_position_attention, signal_token_mask
-from inforidge.extract.batching import relative_positions, special_prefix_length
+from inforidge.extract.batching import eval_mode, relative_positions, special_prefix_length
 from inforidge.models.parts import ModelParts
 from inforidge.models.surgery import eager_attention
 
@@ -110,26 +110,21 @@ def attention_profile(parts: ModelParts, tokenizer, prompts: Sequence[str],
     if len(prompts) != len(signal_positions) or not prompts:
         raise ValueError("need one list of signal positions per prompt, and at least one prompt")
     model = parts.model
-    was_training = model.training
-    model.eval()
     chunks = []
-    try:
-        with eager_attention(model) as previous:
-            for i in range(0, len(prompts), batch_size):
-                batch = list(prompts[i : i + batch_size])
-                enc = tokenizer(batch, return_tensors="pt", padding=True)
-                offsets = [special_prefix_length(tokenizer, p) for p in batch]
-                signal = signal_token_mask(enc["attention_mask"], signal_positions[i : i + batch_size], offsets)
-                if signal_prefix is not None:
-                    tokens = [tokenizer.convert_ids_to_tokens(int(t)) for t in enc["input_ids"][signal]]
-                    wrong = [t for t in tokens if not str(t).lstrip("Ġ▁ ").startswith(signal_prefix)]
-                    if wrong:
-                        raise ValueError(f"signal positions point at tokens {wrong[:5]} that do not start with "
-                                         f"{signal_prefix!r}; they do not index this tokenizer's tokens")
-                weights = last_position_attention(parts, enc["input_ids"], enc["attention_mask"])
-                chunks.append(summarize_last_row(weights, enc["attention_mask"], signal))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), eager_attention(model) as previous:
+        for i in range(0, len(prompts), batch_size):
+            batch = list(prompts[i : i + batch_size])
+            enc = tokenizer(batch, return_tensors="pt", padding=True)
+            offsets = [special_prefix_length(tokenizer, p) for p in batch]
+            signal = signal_token_mask(enc["attention_mask"], signal_positions[i : i + batch_size], offsets)
+            if signal_prefix is not None:
+                tokens = [tokenizer.convert_ids_to_tokens(int(t)) for t in enc["input_ids"][signal]]
+                wrong = [t for t in tokens if not str(t).lstrip("Ġ▁ ").startswith(signal_prefix)]
+                if wrong:
+                    raise ValueError(f"signal positions point at tokens {wrong[:5]} that do not start with "
+                                     f"{signal_prefix!r}; they do not index this tokenizer's tokens")
+            weights = last_position_attention(parts, enc["input_ids"], enc["attention_mask"])
+            chunks.append(summarize_last_row(weights, enc["attention_mask"], signal))
     profile = AttentionProfile.concat(chunks)
     profile.implementation = previous
     return profile

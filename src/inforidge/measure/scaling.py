@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from inforidge.models.forward import position_ids_from_mask
 from inforidge.models.parts import ModelParts
-from inforidge.models.surgery import ResidualScaling
+from inforidge.models.surgery import ResidualScaling, eval_mode
 from inforidge.tasks.tokenize import collator, tokenize_for_next_token
 
 METRIC = "residual_scale"
@@ -133,29 +133,27 @@ def fit_residual_scales(
     train = tokenize_for_next_token(records, tokenizer, multi_token_target)
     evaluation = (train if eval_records is None
                   else tokenize_for_next_token(eval_records, tokenizer, multi_token_target))
-    was_training = model.training
-    model.eval()
     generator = torch.Generator().manual_seed(int(seed))
     epoch_losses = []
-    scaling = ResidualScaling(parts)
-    try:
-        loss_before, acc_before = _evaluate(model, evaluation, tokenizer, batch_size, device)
-        optimizer = torch.optim.AdamW(scaling.parameters(), lr=lr, weight_decay=weight_decay)
-        for _ in range(epochs):
-            total, count = 0.0, 0
-            order = torch.randperm(len(train), generator=generator)
-            for batch in _batches(train, tokenizer, batch_size, order):
-                loss, _, n = _target_loss(model, batch, device)
-                optimizer.zero_grad(set_to_none=True)
-                (loss / n).backward()
-                optimizer.step()
-                total, count = total + float(loss.detach()), count + n
-            epoch_losses.append(total / count)
-        loss_after, acc_after = _evaluate(model, evaluation, tokenizer, batch_size, device)
-        alphas = scaling.alphas.detach().cpu().clone()
-    finally:
-        scaling.unwrap()
-        model.train(was_training)
+    with eval_mode(model):
+        scaling = ResidualScaling(parts)
+        try:
+            loss_before, acc_before = _evaluate(model, evaluation, tokenizer, batch_size, device)
+            optimizer = torch.optim.AdamW(scaling.parameters(), lr=lr, weight_decay=weight_decay)
+            for _ in range(epochs):
+                total, count = 0.0, 0
+                order = torch.randperm(len(train), generator=generator)
+                for batch in _batches(train, tokenizer, batch_size, order):
+                    loss, _, n = _target_loss(model, batch, device)
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss / n).backward()
+                    optimizer.step()
+                    total, count = total + float(loss.detach()), count + n
+                epoch_losses.append(total / count)
+            loss_after, acc_after = _evaluate(model, evaluation, tokenizer, batch_size, device)
+            alphas = scaling.alphas.detach().cpu().clone()
+        finally:
+            scaling.unwrap()
     if not all(math.isfinite(v) for v in epoch_losses):
         raise FloatingPointError(f"the training loss became non-finite ({epoch_losses}); lower lr")
     return ResidualScaleFit(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch import Tensor
 
+from inforidge.extract.batching import eval_mode, pad, pad_id
 from inforidge.extract.sublayers import POINTS, _spec_for, capture_sublayers
 from inforidge.info.layer_metrics import prompt_entropy
 from inforidge.models.forward import accepts_argument, position_ids_from_mask
@@ -17,18 +17,6 @@ METRIC = "sublayer_prompt_entropy"
 def _encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     enc = tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=True)
     return [list(ids) for ids in enc["input_ids"]]
-
-
-def _pad(seqs: list[list[int]], pad_id: int, side: str) -> tuple[Tensor, Tensor]:
-    """Pad token id lists on ``side`` -> input_ids, attention_mask, both (B, T) int64."""
-    t = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), t), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), t), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        sl = slice(t - len(s), t) if side == "left" else slice(0, len(s))
-        ids[r, sl] = torch.tensor(s, dtype=torch.long)
-        mask[r, sl] = 1
-    return ids, mask
 
 
 def depth_fraction(layer: int, point: str, num_layers: int) -> float:
@@ -101,34 +89,28 @@ def sublayer_entropy_rows(
             f"skipped {len(seqs) - len(kept)} of {len(seqs)} texts with fewer than {min_tokens} tokens",
             stacklevel=2,
         )
-    pad_id = next((p for p in (getattr(tokenizer, "pad_token_id", None),
-                               getattr(tokenizer, "eos_token_id", None)) if isinstance(p, int)), 0)
+    fill = pad_id(tokenizer, model)
 
     runner = getattr(model, "base_model", model)  # skips the (B, T, V) LM head
     device = model.get_input_embeddings().weight.device
     extra = {"use_cache": False} if accepts_argument(runner, "use_cache") else {}
     with_positions = accepts_argument(runner, "position_ids")
     sums: dict[tuple[int, str], float] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        with capture_sublayers(model) as cap:
-            for start in range(0, len(kept), batch_size):
-                ids, mask = _pad(kept[start : start + batch_size], pad_id, side)
-                ids, mask = ids.to(device), mask.to(device)
-                kwargs = dict(extra)
-                if with_positions:
-                    # Positions count real tokens, so left padding does not shift them (for
-                    # BERT's absolute positions too: 0..n-1 is its default for right padding).
-                    kwargs["position_ids"] = position_ids_from_mask(mask)
-                cap.states.clear()
-                runner(input_ids=ids, attention_mask=mask, **kwargs)
-                for key, z in cap.states.items():
-                    h = prompt_entropy(z, mask, alpha, base).raw  # (B,) float64
-                    sums[key] = sums.get(key, 0.0) + float(h.sum())
-            num_layers = cap.num_layers
-    finally:
-        model.train(was_training)
+    with eval_mode(model), capture_sublayers(model) as cap:
+        for start in range(0, len(kept), batch_size):
+            ids, mask = pad(kept[start : start + batch_size], fill, side)
+            ids, mask = ids.to(device), mask.to(device)
+            kwargs = dict(extra)
+            if with_positions:
+                # Positions count real tokens, so left padding does not shift them (for
+                # BERT's absolute positions too: 0..n-1 is its default for right padding).
+                kwargs["position_ids"] = position_ids_from_mask(mask)
+            cap.states.clear()
+            runner(input_ids=ids, attention_mask=mask, **kwargs)
+            for key, z in cap.states.items():
+                h = prompt_entropy(z, mask, alpha, base).raw  # (B,) float64
+                sums[key] = sums.get(key, 0.0) + float(h.sum())
+        num_layers = cap.num_layers
 
     n = len(kept)
     capture_style = _spec_for(model).style

@@ -11,6 +11,18 @@ from torch import Tensor, nn
 from inforidge.models.parts import ModelParts
 
 
+def pad_id(tokenizer, model: nn.Module | None = None) -> int:
+    """The id that fills padding: the tokenizer's pad token, else its eos, else its unk, else the
+    model config's pad id, else 0. Which id it is changes nothing (padding is masked); it only
+    has to be a valid token."""
+    config = getattr(model, "config", None)
+    for v in (getattr(tokenizer, "pad_token_id", None), getattr(tokenizer, "eos_token_id", None),
+              getattr(tokenizer, "unk_token_id", None), getattr(config, "pad_token_id", None)):
+        if isinstance(v, int):
+            return v
+    return 0
+
+
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     """Position ids that count only real tokens, so left padding does not shift positions."""
     return (attention_mask.long().cumsum(1) - 1).clamp_min(0)

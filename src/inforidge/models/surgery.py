@@ -1,5 +1,5 @@
-"""Reversible and explicit edits of a model: eager attention for a while, residual
-scaling hooks, truncation to the first k blocks.
+"""Reversible and explicit edits of a model: eval mode and eager attention for a while,
+residual scaling hooks, truncation to the first k blocks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,18 @@ from inforidge.models.parts import (
     _text_config,
     locate_parts,
 )
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """``model`` in eval mode (dropout off) inside the block; its training flag is restored
+    afterwards, also when the block raises. Yields the model."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @contextmanager

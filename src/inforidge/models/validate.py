@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from inforidge.models.forward import forward_with_final_norm
+from inforidge.models.forward import forward_with_final_norm, pad_id
 from inforidge.models.parts import ModelParts
+from inforidge.models.surgery import eval_mode
 
 
 def _max_abs_diff(a: Tensor, b: Tensor) -> float:
@@ -20,25 +21,20 @@ def validate_parts(parts: ModelParts, tokenizer=None, *, seed: int = 0) -> None:
     norm is called; (3) early exit at the last layer (final norm + LM head, and any logit
     scaling or softcap, on the raw pre-norm state) reproduces the model's logits;
     (4) left padding with the position ids the extractor passes leaves the states of
-    real tokens unchanged. ``tokenizer`` only supplies the pad id.
+    real tokens unchanged. ``tokenizer`` only supplies the pad id
+    (:func:`~inforidge.models.forward.pad_id`).
     """
     model = parts.model
     name = type(model).__name__
     vocab = getattr(parts.token_embedding, "num_embeddings", None) or model.config.get_text_config().vocab_size
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (2, 6), generator=g)
-    pad = getattr(tokenizer, "pad_token_id", None)
-    pad = 0 if pad is None else pad
-    ids[0, :2] = pad
+    ids[0, :2] = pad_id(tokenizer, model)
     mask = torch.ones_like(ids)
     mask[0, :2] = 0  # row 0 is left-padded by two tokens
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         cap = forward_with_final_norm(parts, ids, mask, all_logits=True)
         alone = forward_with_final_norm(parts, ids[:1, 2:], mask[:1, 2:], all_logits=True)
-    finally:
-        model.train(was_training)
 
     n = len(cap.hidden_states)
     if n != parts.num_layers + 1:

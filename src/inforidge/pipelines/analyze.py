@@ -47,7 +47,7 @@ from inforidge.measure.predictive import Evaluator
 from inforidge.measure.ridge import ABLATION_KERNELS, kernel_ablation_rows, ridge_rows
 from inforidge.measure.rows import STAGE_PREFIX
 from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
-from inforidge.models.loading import load_causal_lm
+from inforidge.models.loading import load, load_tokenizer
 from inforidge.models.parts import ModelParts, locate_parts
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
@@ -196,21 +196,22 @@ def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, tabl
     return outcome
 
 
-def final_model_loader(config, run_dir: Path, model=None):
-    """A callable giving the final model's parts: ``model`` when given, else ``run_dir/model``."""
+def final_model_loader(config, run_dir: Path, model=None, *, tokenizer=None):
+    """A callable giving the final model's parts: ``model`` when given (the model just
+    trained), else ``run_dir/model`` through :func:`~inforidge.models.loading.load` (with
+    ``tokenizer`` when given, else the one saved beside the model)."""
 
     paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
 
-    def load():
-        m = model
-        if m is None:
-            kw = {k: v for k, v in config.model.from_pretrained_kwargs().items() if k != "revision"}
-            m = load_causal_lm(run_dir / "model", **kw)
-            if "device_map" not in kw and torch.cuda.is_available():
-                m = m.to("cuda")
-        return locate_parts(m.eval(), **paths)
+    def load_parts():
+        if model is not None:
+            return locate_parts(model.eval(), **paths)
+        # A saved run folder has no revision to pick; the other model.* options still apply.
+        kw = {k: v for k, v in config.model.from_pretrained_kwargs().items() if k != "revision"}
+        device = "cuda" if "device_map" not in kw and torch.cuda.is_available() else None
+        return load(run_dir / "model", kind="causal", tokenizer=tokenizer, device=device, **kw, **paths).parts
 
-    return load
+    return load_parts
 
 
 def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False):
@@ -226,20 +227,15 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     config = load_config(run_dir / "config.yaml")
     task = build_task(config)
     if config.model.name_or_path:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer = load_tokenizer(run_dir / "model", trust_remote_code=config.model.trust_remote_code)
     else:  # the task's word tokenizer, rebuilt exactly as the run built it
         tokenizer = build_word_tokenizer(task.vocabulary)
     with one_multi_token_warning():
         evaluator = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
                               config.tracking.measure, multi_token_target=config.task.multi_token_target)
     table = ResultsTable(run_dir)
-    outcome = run_analyses(config, final_model_loader(config, run_dir), tokenizer, task, evaluator, table,
-                           stages=list(stages or STAGES), force=True)
+    outcome = run_analyses(config, final_model_loader(config, run_dir, tokenizer=tokenizer), tokenizer, task,
+                           evaluator, table, stages=list(stages or STAGES), force=True)
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, _ = write_report(table.frame, run_dir, config, figures)
     return outcome, report_path

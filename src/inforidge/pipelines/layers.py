@@ -18,8 +18,8 @@ from inforidge.config.settings import LayerSuiteSettings
 from inforidge.extract.token_states import StateReader
 from inforidge.measure.layer_suite import measure_sequences, probe_and_correlate, sublayer_rows
 from inforidge.measure.stress import stress_rows
-from inforidge.models.checkpoints import TOKENIZER_FILES, discover_checkpoints, resolve_checkpoints
-from inforidge.models.loading import load_model
+from inforidge.models.checkpoints import discover_checkpoints, resolve_checkpoints
+from inforidge.models.loading import load, tokenizer_folder
 from inforidge.report.layers import save_layer_figures, write_layers_report
 from inforidge.results.table import ResultsTable, atomic_write
 from inforidge.tasks.corpora import BUILTIN, load_labelled_texts, load_texts
@@ -74,8 +74,8 @@ def _targets(model: str, checkpoints: str | None, tokenizer: str | None) -> list
         ckpts = resolve_checkpoints(folder, items, hub)
     fallback = tokenizer
     if fallback is None and folder.is_dir():
-        fallback = next((str(p) for p in (folder / "model", folder)
-                         if any((p / f).exists() for f in TOKENIZER_FILES)), None)
+        own = tokenizer_folder(folder)
+        fallback = str(own) if own else None
     out = []
     for c in ckpts:
         tok = tokenizer or (c.source if c.has_tokenizer() else fallback)
@@ -136,6 +136,8 @@ def run_layers(
     trust_remote_code: bool = False,
     figures: bool = True,
     progress: bool = True,
+    block_path: str | None = None,
+    final_norm_path: str | None = None,
 ) -> LayersOutput:
     """What ``inforidge layers`` does: the suite for each model (or each checkpoint of each
     run folder when ``checkpoints`` is "all" or a comma list), optional stress sweeps,
@@ -150,7 +152,8 @@ def run_layers(
     and the report, not to the results table. Sub-layer entropies
     (``inforidge.extract.sublayers``) use the first ``n_samples`` prompts. A table already in
     ``out`` is replaced. Missing optional modules (sublayer, downstream) give a note, not
-    an error.
+    an error. Every model is loaded and validated by :func:`~inforidge.models.loading.load`;
+    ``block_path`` / ``final_norm_path`` override the names of a causal LM's parts.
     """
 
     s = (settings or LayerSuiteSettings()).validate()
@@ -188,9 +191,11 @@ def run_layers(
     from tqdm.auto import tqdm
 
     for t in tqdm(todo, desc="models", disable=not progress or len(todo) < 2):
-        model, tok, k = load_model(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device,
-                                   dtype=dtype, trust_remote_code=trust_remote_code)
-        reader = StateReader(model, tok, kind=k, final_norm=s.final_norm, max_length=s.max_length, model_name=t.label)
+        loaded = load(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device, dtype=dtype,
+                      trust_remote_code=trust_remote_code, block_path=block_path, final_norm_path=final_norm_path)
+        model, tok = loaded.model, loaded.tokenizer
+        reader = StateReader(model, tok, kind=loaded.kind, final_norm=s.final_norm, max_length=s.max_length,
+                             model_name=t.label, parts=loaded.parts)
         context = {"checkpoint": t.checkpoint} if t.checkpoint is not None else {}
         res = measure_sequences(reader, reader.encode(src.texts), s, split=src.name, step=t.step, texts=src.texts,
                                 extra=context, progress=progress)

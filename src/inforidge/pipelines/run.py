@@ -28,9 +28,7 @@ from inforidge.config.loading import save_config
 from inforidge.config.schema import RunConfig
 from inforidge.measure.predictive import Evaluator
 from inforidge.measure.ridge import ridge_rows
-from inforidge.models.loading import build_model_and_tokenizer
-from inforidge.models.parts import locate_parts
-from inforidge.models.validate import validate_parts
+from inforidge.models.loading import load_for_run
 from inforidge.pipelines.analyze import final_model_loader, run_analyses
 from inforidge.pipelines.environment import environment, set_threads
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
@@ -134,9 +132,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             indent=2))
 
     task = build_task(config)
-    model, tokenizer = build_model_and_tokenizer(config, task)
+    model, tokenizer, _ = load_for_run(config.model, task)
     paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
-    validate_parts(locate_parts(model, **paths), tokenizer)
     policy = config.task.multi_token_target
     table = ResultsTable(run_dir)
     final_dir = run_dir / "model"
@@ -180,7 +177,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     if not main:  # the table, figures and report belong to rank 0, which measured
         return RunOutput(run_dir, table, run_dir / "report.md", {})
 
-    run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None),
+    run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
                  tokenizer, task, evaluator, table)
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, summary = write_report(table.frame, run_dir, config, figures)

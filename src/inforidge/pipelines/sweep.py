@@ -28,15 +28,12 @@ from inforidge.config.schema import RunConfig
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
 from inforidge.models.checkpoints import (
-    TOKENIZER_FILES,
     Checkpoint,
     discover_checkpoints,
     resolve_checkpoints,
     weight_hash,
 )
-from inforidge.models.loading import _load_tokenizer, load_causal_lm
-from inforidge.models.parts import locate_parts
-from inforidge.models.validate import validate_parts
+from inforidge.models.loading import load, load_tokenizer, prepare_tokenizer, tokenizer_folder
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.report.sweep import checkpoint_section
@@ -101,15 +98,11 @@ def _measure_all(bar, done, result, evaluator_for, model_kwargs, device, block_p
             result.hashes[c.name] = done[c.name]
             continue
         ev = evaluator_for(c)
-        kw = dict(model_kwargs)
-        if c.revision is not None:
-            kw["revision"] = c.revision
-        model = load_causal_lm(c.source, **kw)
+        # The Evaluator's tokenizer is the checkpoint's own (loaded with the same options) or
+        # the shared one; load() prepares it like any other (pad token, left padding).
+        model, _, parts = load(c.source, kind="causal", tokenizer=ev.tokenizer, revision=c.revision, device=device,
+                               block_path=block_path, final_norm_path=final_norm_path, **model_kwargs)
         digest = weight_hash(model)
-        if device is not None:
-            model.to(device)
-        parts = locate_parts(model, block_path=block_path, final_norm_path=final_norm_path)
-        validate_parts(parts, ev.tokenizer)
         rows = ev.measure(parts, c.step)
         for r in rows:
             r["checkpoint"] = c.name
@@ -146,7 +139,8 @@ def sweep(
         out_dir: where ``results.parquet`` / ``results.csv`` go (None: in memory only).
         tokenizer: used for checkpoints without their own tokenizer: a tokenizer object or a
             path / hub name to load one from. A checkpoint folder with tokenizer files uses its own.
-        model_kwargs: passed to :func:`~inforidge.models.loading.load_causal_lm` (dtype, device_map, ...).
+        model_kwargs: passed to :func:`~inforidge.models.loading.load` (dtype, device_map,
+            attn_implementation, trust_remote_code).
         device: where to move each model ("auto": CUDA when available; None: leave it).
 
     Checkpoints already in the table (by the ``checkpoint`` column) are skipped. Two
@@ -183,13 +177,14 @@ def sweep(
 
     def evaluator_for(c: Checkpoint) -> Evaluator:
         if c.has_tokenizer():
-            return Evaluator(_load_tokenizer(c.source, c.revision, trust), splits, settings,
+            return Evaluator(load_tokenizer(c.source, revision=c.revision, trust_remote_code=trust), splits, settings,
                              multi_token_target=multi_token_target)
         if tokenizer is None:
             raise ValueError(f"{c.name} holds no tokenizer; pass tokenizer= (an object or a folder holding one; "
                              "CLI: --set model.name_or_path=<folder or hub name with the tokenizer>)")
         if not shared:
-            tok = _load_tokenizer(tokenizer, None, trust) if isinstance(tokenizer, str | Path) else tokenizer
+            tok = (load_tokenizer(tokenizer, trust_remote_code=trust) if isinstance(tokenizer, str | Path)
+                   else prepare_tokenizer(tokenizer))
             shared.append(Evaluator(tok, splits, settings, multi_token_target=multi_token_target))
         return shared[0]
 
@@ -276,11 +271,8 @@ def sweep_target(
     else:
         raise ValueError(f"{target} is not a folder; list the revisions to sweep (--checkpoints step0,step1000)")
 
-    tokenizer = None
-    if is_dir:
-        tokenizer = next((str(p) for p in (folder / "model", folder)
-                          if any((p / f).exists() for f in TOKENIZER_FILES)), None)
-    tokenizer = tokenizer or config.model.name_or_path or hub_name
+    own = tokenizer_folder(folder) if is_dir else None
+    tokenizer = (str(own) if own else None) or config.model.name_or_path or hub_name
     out_dir = Path(out) if out else (folder / "sweep" if is_dir else Path(config.output_dir) / f"sweep-{Path(target).name}")
     model_kwargs = config.model.from_pretrained_kwargs()
     result = sweep(
