@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 import torch
+from tokenizers import Tokenizer
 from transformers import GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from inforidge.config.settings import MeasureSettings
@@ -73,8 +74,10 @@ def test_checkpoint_without_tokenizer_uses_its_runs_tokenizer(folders, word_toke
 
 
 def test_pad_token_falls_back_to_eos_and_padding_side_is_set(word_tokenizer):
-    no_pad = PreTrainedTokenizerFast(tokenizer_object=word_tokenizer.backend_tokenizer, eos_token="[BOS]",
-                                     padding_side="right")
+    # A copy of the backend without the padding that earlier tests may have switched on in it.
+    backend = Tokenizer.from_str(word_tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    no_pad = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="[BOS]", padding_side="right")
     assert no_pad.pad_token is None
     prepare_tokenizer(no_pad)
     assert no_pad.pad_token == "[BOS]" and no_pad.padding_side == "left"
