@@ -9,6 +9,7 @@ rows from those states.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 import numpy as np
@@ -27,10 +28,47 @@ from inforidge.measure.rows import (
 from inforidge.models.parts import ModelParts
 from inforidge.tasks.tokenize import target_token_ids
 
+log = logging.getLogger(__name__)
+
 
 def draw_subsample(n_records: int, n_samples: int, seed: int) -> np.ndarray:
     """The indices (n_samples,) of the seeded subsample of ``n_records`` records, in draw order."""
     return np.random.default_rng(seed).choice(n_records, n_samples, replace=False)
+
+
+NULL_PLAIN = "permutation"
+NULL_WITHIN_LENGTH = "permutation_within_length"
+_WEAK_NULL_SHARE = 0.2  # samples alone in their length group: they stay in place in every permutation
+
+
+def label_carries_position(labels: torch.Tensor, target_ids: torch.Tensor, lengths: torch.Tensor) -> bool:
+    """Whether the label embeddings (B, D) of one target token differ with the prompt length
+    (B,): a label view that adds a position embedding (GPT-2's wte + wpe), which then ties
+    the label to the prompt length. Undecidable (no token seen at two lengths): True, the safe
+    side, since the stratified null is valid either way."""
+    seen_at_two_lengths = False
+    for token in target_ids.unique():
+        rows = (target_ids == token).nonzero().flatten()
+        if lengths[rows].unique().numel() < 2:
+            continue
+        seen_at_two_lengths = True
+        group = labels[rows].double()
+        scale = group.abs().amax().clamp_min(1e-30)
+        if bool(((group - group[0]).abs().amax() / scale) > 1e-6):
+            return True
+    return not seen_at_two_lengths
+
+
+def _warn_if_weak(groups: torch.Tensor, split: str, seed: int) -> None:
+    _, counts = groups.unique(return_counts=True)
+    alone = int(counts[counts == 1].sum())
+    if alone > _WEAK_NULL_SHARE * groups.numel():
+        log.warning(
+            "split %r, seed %d: %d of %d samples are the only one of their prompt length, so the "
+            "within-length permutation null cannot move them and the corrected MI leans towards 0; "
+            "use more samples, fewer distinct lengths, or label_view=token_embedding",
+            split, seed, alone, groups.numel(),
+        )
 
 
 class Evaluator:
@@ -63,10 +101,13 @@ class Evaluator:
             # subsample is a set of positions into that pool.
             pool = np.unique(np.concatenate(list(subsets.values())))
             where = {int(i): k for k, i in enumerate(pool)}
+            prompts = [records[i]["prompt"] for i in pool]
             self.splits[name] = {
-                "prompts": [records[i]["prompt"] for i in pool],
+                "prompts": prompts,
                 "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool], multi_token_target),
                 "subsets": {s: torch.tensor([where[int(i)] for i in idx]) for s, idx in subsets.items()},
+                # tokens per prompt as extraction sees it: the target's position
+                "lengths": torch.tensor([len(ids) for ids in tokenizer(prompts)["input_ids"]]),
             }
 
     def seed(self, seed: int | None = None) -> int:
@@ -124,13 +165,18 @@ class Evaluator:
             stacks = {PREDICTIVE_INFORMATION: (*s.views_stacked(st.final_norm_views), 0)}
             if not predictive_only:  # gains start at layer 1: block l's gain over layer l - 1
                 stacks[INCREMENTAL_GAIN] = (*s.views_stacked(st.final_norm_views, deltas=True), 1)
+            stratify = label_carries_position(s.labels[st.label_view], s.target_ids, sp["lengths"])
             for seed, idx in sp["subsets"].items():
                 y = s.labels[st.label_view][idx]
-                common = {**base, "split": split, "seed": seed}
+                groups = sp["lengths"][idx] if stratify and sp["lengths"][idx].unique().numel() > 1 else None
+                common = {**base, "split": split, "seed": seed,
+                          "null": NULL_PLAIN if groups is None else NULL_WITHIN_LENGTH}
+                if groups is not None:
+                    _warn_if_weak(groups, split, seed)
                 for metric, (x, index, first_layer) in stacks.items():
                     est = estimate_information(
                         x[:, idx], y, alpha=st.alpha, base=st.base, kernel=st.kernel,
-                        n_permutations=st.n_permutations, seed=seed, **st.kernel_kw(),
+                        n_permutations=st.n_permutations, seed=seed, groups=groups, **st.kernel_kw(),
                     )
                     entropies = metric == PREDICTIVE_INFORMATION and not predictive_only
                     rows += estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,

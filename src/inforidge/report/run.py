@@ -217,6 +217,17 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
     return lines, summary
 
 
+def null_sentence(df: pd.DataFrame) -> str:
+    """Which permutation null the table's corrected values use (its ``null`` column)."""
+    used = set(df["null"].dropna()) if "null" in df else set()
+    if "permutation_within_length" in used:
+        splits = sorted(df.loc[df["null"] == "permutation_within_length", "split"].unique())
+        return ("targets shuffled only among prompts of the same length in "
+                f"{', '.join(split_name(s) for s in splits)} (the label view carries the position, and prompt "
+                "lengths vary: a plain shuffle would count the prompt length as information); plain shuffle elsewhere")
+    return "targets shuffled over all samples"
+
+
 def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path],
                  extra_sections: Sequence[str] = ()) -> tuple[Path, dict]:
     """Write ``run_dir/report.md`` (atomically) from the table ``df`` and the run's ``config``;
@@ -242,6 +253,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         "final-norm views: post (HF, last layer after the final norm) and pre (raw residual stream)",
         "- corrected = raw MI − mean of the permutation null (MI with the targets shuffled)."
         " Raw MI alone is biased by how spread out a representation is.",
+        f"- null: {null_sentence(df)}",
         "",
         "## Verdict (final checkpoint)",
         *[f"- {s}" for s in lines_verdict],
