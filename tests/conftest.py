@@ -35,7 +35,7 @@ def tiny_gpt2(word_tokenizer, tmp_path_factory):
     return load_causal_lm(path)
 
 
-def tiny_overrides(out_dir, name="tiny", **extra) -> list[str]:
+def _tiny_overrides(out_dir, name="tiny", **extra) -> list[str]:
     """CLI-style overrides for a run that takes seconds."""
     base = {
         "output_dir": str(out_dir), "name": name, "model.n_layer": 2, "model.n_embd": 32, "model.n_head": 2,
@@ -46,3 +46,9 @@ def tiny_overrides(out_dir, name="tiny", **extra) -> list[str]:
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides():
+    """`tiny_overrides(out_dir, name, **extra)`: CLI-style overrides for a run that takes seconds."""
+    return _tiny_overrides

@@ -9,7 +9,6 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 from typer.testing import CliRunner
 
-from conftest import tiny_overrides
 from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
@@ -141,7 +140,8 @@ def test_attention_is_skipped_for_tasks_without_signal_positions(tiny_task, word
 # ----------------------------------------------------------------------------- run stage + CLI
 
 
-def test_run_adds_the_analyses_and_analyze_redoes_them(tmp_path):
+@pytest.mark.slow
+def test_run_adds_the_analyses_and_analyze_redoes_them(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path, "an", **{
         "tracking.steps": "[0,8]", "tracking.ridge_bootstrap": 30, "analyses.residual_scaling": "true",
         "analyses.scaling_epochs": 1}))
@@ -180,7 +180,8 @@ def test_run_adds_the_analyses_and_analyze_redoes_them(tmp_path):
     assert not again.duplicated(KEY).any()
 
 
-def test_ridge_every_step_adds_rows_to_each_measurement(tmp_path):
+@pytest.mark.slow
+def test_ridge_every_step_adds_rows_to_each_measurement(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path, "every", **{
         "tracking.steps": "[0,8]", "tracking.ridge_bootstrap": 20, "tracking.ridge_every_step": "true",
         "analyses.attention": "false"}))
