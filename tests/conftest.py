@@ -95,8 +95,8 @@ def _family_configs() -> dict:
 
 
 @dataclass
-class TinyLM:
-    """A tiny random causal LM of one family, loaded from its save_pretrained folder."""
+class TinyModel:
+    """A tiny random model of one family, loaded from its save_pretrained folder."""
 
     name: str
     model: torch.nn.Module
@@ -114,7 +114,7 @@ def family_tokenizer():
 
 
 @pytest.fixture(scope="session", params=sorted(_family_configs()))
-def tiny_lm(request, family_tokenizer, tmp_path_factory) -> TinyLM:
+def tiny_lm(request, family_tokenizer, tmp_path_factory) -> TinyModel:
     """One 2-block causal LM per family (parametrized), saved and loaded back with its tokenizer.
 
     The tokenizer is loaded as PreTrainedTokenizerFast: for some model types (qwen2, phi3...)
@@ -131,7 +131,7 @@ def tiny_lm(request, family_tokenizer, tmp_path_factory) -> TinyLM:
     path = tmp_path_factory.mktemp(name)
     model.save_pretrained(path)
     family_tokenizer.save_pretrained(path)
-    return TinyLM(name, load_causal_lm(path), PreTrainedTokenizerFast.from_pretrained(path), path,
+    return TinyModel(name, load_causal_lm(path), PreTrainedTokenizerFast.from_pretrained(path), path,
                   list(TINY_LM_WORDS))
 
 
@@ -152,3 +152,18 @@ def tiny_llama(word_tokenizer, tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(path)
     word_tokenizer.save_pretrained(path)
     return load_causal_lm(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(family_tokenizer, tmp_path_factory) -> TinyModel:
+    """A 2-layer BERT encoder (no LM head) over TINY_LM_WORDS, saved and loaded back with AutoModel."""
+    from transformers import AutoModel, BertConfig, BertModel, PreTrainedTokenizerFast
+
+    config = BertConfig(vocab_size=_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, max_position_embeddings=64, pad_token_id=0)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("bert")
+    BertModel(config).save_pretrained(path)
+    family_tokenizer.save_pretrained(path)
+    return TinyModel("bert", AutoModel.from_pretrained(path).eval(), PreTrainedTokenizerFast.from_pretrained(path),
+                     path, list(TINY_LM_WORDS))
