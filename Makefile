@@ -36,9 +36,10 @@ paper: install
 
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-# Everything: the stage order (import-linter contracts in pyproject.toml), the whole suite, ruff.
+# Everything: the stage order (import-linter contracts in pyproject.toml; PYTHONPATH so it
+# checks this checkout even if the venv's editable install points elsewhere), the suite, ruff.
 test: install
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 	$(OFFLINE) $(PY) -m pytest -q
 	$(VENV)/bin/ruff check src tests benchmarks
 
