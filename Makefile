@@ -12,7 +12,7 @@ STAMP := $(VENV)/.inforidge-installed
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo paper test lint bench clean
+.PHONY: install demo paper test test-fast lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,18 @@ demo: install
 paper: install
 	$(VENV)/bin/inforidge paper
 
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+# Everything: the stage order (import-linter contracts in pyproject.toml; PYTHONPATH so it
+# checks this checkout even if the venv's editable install points elsewhere), the suite, ruff.
 test: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+	PYTHONPATH=src $(VENV)/bin/lint-imports
+	$(OFFLINE) $(PY) -m pytest -q
 	$(VENV)/bin/ruff check src tests benchmarks
+
+# The inner loop: the suite without the end-to-end runs (tests marked slow).
+test-fast: install
+	$(OFFLINE) $(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -5,7 +5,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import tiny_overrides
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
@@ -25,7 +24,7 @@ class CountingEvaluator(Evaluator):
 
 
 @pytest.fixture()
-def setup(tiny_task, word_tokenizer, tiny_gpt2, tmp_path):
+def setup(tiny_task, word_tokenizer, tiny_gpt2, tmp_path, tiny_overrides):
     config = load_config(None, tiny_overrides(tmp_path, **{"tracking.ridge_bootstrap": 5}))
     ev = CountingEvaluator(word_tokenizer, {"id": tiny_task.splits["test_id"], "ood": tiny_task.splits["test_ood"]},
                            MeasureSettings(n_samples=8, seeds=[0, 1], n_permutations=2))

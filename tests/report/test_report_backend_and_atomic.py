@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 import inforidge.results.table as table_module
-from conftest import tiny_overrides
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
@@ -48,7 +47,7 @@ def measured_table(tiny_task, word_tokenizer, tiny_gpt2):
     return pd.DataFrame(ev.measure(parts, 0) + ev.measure(parts, 4))
 
 
-def test_report_and_figures_come_from_the_table_and_config(measured_table, tmp_path):
+def test_report_and_figures_come_from_the_table_and_config(measured_table, tmp_path, tiny_overrides):
     config = load_config(None, tiny_overrides(tmp_path, "rep"))
     figures = save_figures(measured_table, tmp_path / "figures")
     path, summary = write_report(measured_table, tmp_path, config, figures, ["## Extra", "text", ""])
@@ -58,7 +57,7 @@ def test_report_and_figures_come_from_the_table_and_config(measured_table, tmp_p
     assert all(p.exists() for p in figures.values()) and "information_heatmap" in figures
 
 
-def test_a_failed_report_write_leaves_the_old_report(measured_table, tmp_path, monkeypatch):
+def test_a_failed_report_write_leaves_the_old_report(measured_table, tmp_path, monkeypatch, tiny_overrides):
     config = load_config(None, tiny_overrides(tmp_path, "rep"))
     (tmp_path / "report.md").write_text("old report")
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from conftest import tiny_overrides
 from inforidge.config.loading import load_config
 from inforidge.config.schema import PaperConfig
 from inforidge.models.loading import default_gpt2
@@ -60,7 +59,8 @@ def test_truncation_rejects_depths_out_of_range():
         load_config(None, ["model.keep_blocks=2"])
 
 
-def test_depth_run_fine_tunes_a_truncated_pretrained_model(word_tokenizer, tmp_path):
+@pytest.mark.slow
+def test_depth_run_fine_tunes_a_truncated_pretrained_model(tiny_overrides, word_tokenizer, tmp_path):
     path = tmp_path / "pretrained"
     pretrained = default_gpt2(len(word_tokenizer), n_layer=3, n_embd=32, n_head=2, seed=1)
     pretrained.save_pretrained(path)

@@ -6,10 +6,8 @@ import copy
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 from typer.testing import CliRunner
 
-from conftest import tiny_overrides
 from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
@@ -46,25 +44,7 @@ def test_shared_stack_ridge_statistics_equal_one_call_per_view():
 
 # ----------------------------------------------------------------------------- attention
 
-WORDS = [f"w{i}" for i in range(30)]
-
-
-def _tiny(kind):
-    torch.manual_seed(0)
-    ids = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 2, "vocab_size": 40}
-    if kind == "gpt2":
-        cfg = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64, **ids)
-    else:
-        cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                          num_key_value_heads=1, max_position_embeddings=64, **ids)
-    return locate_parts(AutoModelForCausalLM.from_config(cfg).eval())
-
-
-@pytest.fixture(scope="module")
-def tok():
-    from inforidge.tasks.tokenize import build_word_tokenizer
-
-    return build_word_tokenizer(WORDS)
+WORDS = [f"w{i}" for i in range(30)]  # a subset of the words conftest's tiny_lm knows
 
 
 def _prompts(n=5, seed=0):
@@ -74,9 +54,9 @@ def _prompts(n=5, seed=0):
     return prompts, signals
 
 
-@pytest.mark.parametrize("kind", ["gpt2", "llama"])
-def test_attention_rows_sum_to_one_and_padding_changes_nothing(kind, tok):
-    parts = _tiny(kind)
+@pytest.mark.parametrize("tiny_lm", ["gpt2", "llama"], indirect=True)
+def test_attention_rows_sum_to_one_and_padding_changes_nothing(tiny_lm):
+    parts, tok = locate_parts(tiny_lm.model), tiny_lm.tokenizer
     before = parts.model.config._attn_implementation
     prompts, signals = _prompts()
     enc = tok(prompts, return_tensors="pt", padding=True)
@@ -144,7 +124,8 @@ def test_attention_is_skipped_for_tasks_without_signal_positions(tiny_task, word
 # ----------------------------------------------------------------------------- run stage + CLI
 
 
-def test_run_adds_the_analyses_and_analyze_redoes_them(tmp_path):
+@pytest.mark.slow
+def test_run_adds_the_analyses_and_analyze_redoes_them(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path, "an", **{
         "tracking.steps": "[0,8]", "tracking.ridge_bootstrap": 30, "analyses.residual_scaling": "true",
         "analyses.scaling_epochs": 1}))
@@ -183,7 +164,8 @@ def test_run_adds_the_analyses_and_analyze_redoes_them(tmp_path):
     assert not again.duplicated(KEY).any()
 
 
-def test_ridge_every_step_adds_rows_to_each_measurement(tmp_path):
+@pytest.mark.slow
+def test_ridge_every_step_adds_rows_to_each_measurement(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path, "every", **{
         "tracking.steps": "[0,8]", "tracking.ridge_bootstrap": 20, "tracking.ridge_every_step": "true",
         "analyses.attention": "false"}))

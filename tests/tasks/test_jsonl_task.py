@@ -9,7 +9,6 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from conftest import tiny_overrides
 from inforidge.config.loading import describe_fields, load_config
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
@@ -24,7 +23,7 @@ from inforidge.tasks.tokenize import (
     tokenize_for_next_token,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tiny_task.jsonl"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny_task.jsonl"
 
 
 def write_jsonl(path: Path, lines: list) -> Path:
@@ -149,7 +148,8 @@ def test_model_options_reach_from_pretrained(tiny_llama_folder):
     assert model.dtype == torch.float32, "float32 is the default, whatever the checkpoint holds"
 
 
-def test_run_end_to_end_on_a_jsonl_task_and_a_saved_llama(tiny_llama_folder, tmp_path, caplog):
+@pytest.mark.slow
+def test_run_end_to_end_on_a_jsonl_task_and_a_saved_llama(tiny_overrides, tiny_llama_folder, tmp_path, caplog):
     # Some targets made two words long (every line with that target, so no two distinct targets
     # share a first token), to see the policy and its one warning in a run.
     lines = [json.loads(x) for x in EXAMPLE.read_text().splitlines()]

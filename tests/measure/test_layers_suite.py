@@ -291,6 +291,7 @@ def test_stress_sweeps(model_dirs, name):
         stress_rows(reader, TEXTS, s, repetition=[1.5])
 
 
+@pytest.mark.slow
 def test_run_layers_end_to_end_two_depths_checkpoints_probe_and_sublayers(model_dirs, tmp_path):
     probe = tmp_path / "probe.jsonl"
     probe.write_text("\n".join(json.dumps({"text": t, "label": i % 2}) for i, t in enumerate(make_texts(8, seed=7))))

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_overrides
 from inforidge.config.loading import describe_fields, load_config
 from inforidge.pipelines.run import run
 from inforidge.tasks.clutrr import (
@@ -26,7 +25,7 @@ from inforidge.tasks.ecqa import load_ecqa_task
 from inforidge.tasks.registry import build_task
 
 # The real CLUTRR CSVs live in shared/ beside the checkout (never copied into the project).
-REAL = Path(os.environ.get("INFORIDGE_CLUTRR_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "clutrr"))
+REAL = Path(os.environ.get("INFORIDGE_CLUTRR_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "clutrr"))
 HF_COLUMNS = ["id", "story", "query", "target", "target_text", "clean_story", "proof_state", "f_comb", "task_name",
               "story_edges", "edge_types", "query_edge", "genders", "task_split"]
 
@@ -374,7 +373,8 @@ def test_ecqa_answer_errors_name_the_row(tmp_path):
 
 # ------------------------------------------------------------------------------ end to end
 
-def test_run_end_to_end_on_generated_clutrr(tmp_path):
+@pytest.mark.slow
+def test_run_end_to_end_on_generated_clutrr(tiny_overrides, tmp_path):
     overrides = tiny_overrides(tmp_path, "c", **{
         "task.name": "clutrr", "task.clutrr_generate": "true", "task.clutrr_ood_lengths": "[4,5]",
         "tracking.steps": "[0,4]",

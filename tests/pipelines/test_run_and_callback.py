@@ -5,7 +5,6 @@ import pytest
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from typer.testing import CliRunner
 
-from conftest import tiny_overrides
 from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
@@ -62,7 +61,8 @@ class _Interrupt(TrainerCallback):
             raise KeyboardInterrupt
 
 
-def test_resume_gives_the_same_table_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.slow
+def test_resume_gives_the_same_table_as_an_uninterrupted_run(tiny_overrides, tmp_path):
     full = run(load_config(None, tiny_overrides(tmp_path, "full")), progress=False)
     cfg = load_config(None, tiny_overrides(tmp_path, "cut"))
     with pytest.raises(KeyboardInterrupt):
@@ -80,13 +80,15 @@ def test_resume_gives_the_same_table_as_an_uninterrupted_run(tmp_path):
     assert len(again.table.frame) == len(b)
 
 
-def test_a_different_config_in_the_same_folder_is_refused(tmp_path):
+@pytest.mark.slow
+def test_a_different_config_in_the_same_folder_is_refused(tiny_overrides, tmp_path):
     run(load_config(None, tiny_overrides(tmp_path, "x", **{"training.max_steps": 2, "tracking.steps": "[0]"})), progress=False)
     with pytest.raises(ValueError, match="different config"):
         run(load_config(None, tiny_overrides(tmp_path, "x", **{"training.max_steps": 3})), progress=False)
 
 
-def test_cli_runs_a_config_end_to_end(tmp_path):
+@pytest.mark.slow
+def test_cli_runs_a_config_end_to_end(tiny_overrides, tmp_path):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("name: cli\nmodel: {n_layer: 2, n_embd: 32, n_head: 2}\n")
     res = CliRunner().invoke(app, ["run", str(cfg), "--quiet", *sum((["--set", o] for o in tiny_overrides(tmp_path, "cli")), [])])
@@ -114,7 +116,8 @@ def test_env_command():
     assert res.exit_code == 0 and '"torch"' in res.output and '"transformers"' in res.output
 
 
-def test_early_stopping_run_measures_its_last_step(tmp_path):
+@pytest.mark.slow
+def test_early_stopping_run_measures_its_last_step(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(
         tmp_path, "early", **{"training.early_stopping_patience": 1, "training.eval_steps": 2,
                               "training.learning_rate": 0.0, "training.max_steps": 40, "tracking.steps": "[0]"}))

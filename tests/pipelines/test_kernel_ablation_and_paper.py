@@ -1,16 +1,18 @@
 """Kernel ablation (paper Fig. 11) as a run analysis, and ``inforidge paper`` end to end."""
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from conftest import tiny_overrides
 from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.measure.rows import KEY
 from inforidge.pipelines.run import run
 
+pytestmark = pytest.mark.slow  # both are end-to-end runs
 
-def test_kernel_ablation_adds_laplacian_and_polynomial_rows(tmp_path):
+
+def test_kernel_ablation_adds_laplacian_and_polynomial_rows(tiny_overrides, tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path, "kern", **{
         "tracking.steps": "[0,8]", "tracking.ridge_bootstrap": 0, "analyses.attention": "false",
         "analyses.kernel_ablation": "true"}))
@@ -38,7 +40,7 @@ def test_kernel_ablation_adds_laplacian_and_polynomial_rows(tmp_path):
     assert len(again) == n and not again.duplicated(KEY).any()
 
 
-def test_paper_runs_main_depth_and_overfit_and_writes_one_report(tmp_path):
+def test_paper_runs_main_depth_and_overfit_and_writes_one_report(tiny_overrides, tmp_path):
     overrides = tiny_overrides(tmp_path, "paper", **{
         "tracking.steps": "[0,4,8]", "tracking.ridge_bootstrap": 10, "analyses.residual_scaling": "false",
         "analyses.kernel_ablation": "true", "paper.depths": "[1,2]", "paper.overfit_epochs_factor": 2})

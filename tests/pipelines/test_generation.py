@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+from transformers import GenerationConfig
 
 from inforidge.config.settings import GenerationSettings, SequenceInfoSettings
 from inforidge.extract.generated import (
@@ -21,7 +21,6 @@ from inforidge.info import gram_matrix, information_from_grams, sequence_gram
 from inforidge.info.sequence_kernel import sequence_gram_reference
 from inforidge.measure.sequence import token_group_draws, token_group_rows
 from inforidge.models.forward import forward_with_final_norm
-from inforidge.models.loading import load
 from inforidge.models.parts import locate_parts
 from inforidge.pipelines.generate_info import generate_info
 from inforidge.tasks.multitoken import (
@@ -33,21 +32,6 @@ from inforidge.tasks.multitoken import (
     parse_story,
 )
 from inforidge.tasks.stopwords import STOPWORDS, token_type, token_types
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(word_tokenizer, tmp_path_factory):
-    """A 2-layer Llama (rotary, RMSNorm, GQA) saved with save_pretrained and loaded back."""
-    config = LlamaConfig(
-        vocab_size=len(word_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-        pad_token_id=word_tokenizer.pad_token_id, bos_token_id=2, eos_token_id=2,
-    )
-    torch.manual_seed(5)
-    path = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(config).save_pretrained(path)
-    word_tokenizer.save_pretrained(path)
-    return load(path).model
 
 
 def _prompts(n=5):

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import tiny_overrides
 from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
@@ -23,7 +22,7 @@ SETTINGS = MeasureSettings(n_samples=16, seeds=[0, 1], n_permutations=2)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_overrides, tmp_path_factory):
     """A tiny run of 4 steps: checkpoints every 2 steps, the Trainer keeps the last two (2, 4)."""
     root = tmp_path_factory.mktemp("sweep_run")
     cfg = load_config(None, tiny_overrides(root, "tiny", **{"task.n_train": 128, "tracking.steps": "[0]"}))
@@ -40,6 +39,7 @@ def swept(trained, tmp_path_factory):
     return res, out
 
 
+@pytest.mark.slow
 def test_discover_checkpoints_of_a_run_and_of_a_trainer_folder(trained):
     run_dir, _ = trained
     found = discover_checkpoints(run_dir)
@@ -52,6 +52,7 @@ def test_discover_checkpoints_of_a_run_and_of_a_trainer_folder(trained):
     assert [c.step for c in alone] == [4] and alone[0].name.endswith("model")
 
 
+@pytest.mark.slow
 def test_final_model_is_included_when_no_checkpoint_has_its_step(trained, tmp_path):
     run_dir, _ = trained
     copy = tmp_path / "run"
@@ -81,6 +82,7 @@ def test_weight_hash_is_short_stable_and_sensitive(tiny_gpt2):
             p.view(-1)[0] -= 1.0
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_table_equal_to_hand_measurement(trained, swept):
     run_dir, cfg = trained
     res, out = swept
@@ -106,6 +108,7 @@ def test_sweep_writes_one_table_equal_to_hand_measurement(trained, swept):
     assert (m["value_hand"] - m["value_sweep"]).abs().max() < 1e-9
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_checkpoints(trained, swept, monkeypatch):
     run_dir, cfg = trained
     res, out = swept
@@ -132,6 +135,7 @@ def test_resume_skips_finished_checkpoints(trained, swept, monkeypatch):
     assert len(after) == len(before) and not after.duplicated(KEY + ["checkpoint"]).any()
 
 
+@pytest.mark.slow
 def test_identical_weights_are_reported(trained, tmp_path, caplog, monkeypatch):
     run_dir, cfg = trained
     folder = tmp_path / "ckpts"
@@ -153,6 +157,7 @@ def test_identical_weights_are_reported(trained, tmp_path, caplog, monkeypatch):
     assert res.warnings and a in res.warnings[0]
 
 
+@pytest.mark.slow
 def test_sweep_cli_end_to_end(trained, tmp_path):
     run_dir, _ = trained
     out = tmp_path / "cli_sweep"
@@ -176,6 +181,7 @@ def test_sweep_cli_needs_a_task_for_a_foreign_folder(tmp_path):
     assert res.exit_code != 0 and "--config" in res.output
 
 
+@pytest.mark.slow
 def test_cli_checkpoint_names_resolve_to_folders_and_revisions(trained):
     from inforidge.models.checkpoints import resolve_checkpoints
     from inforidge.pipelines.sweep import _split_sweep_section

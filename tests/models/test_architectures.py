@@ -8,78 +8,35 @@ left and right padding give the same states, and a wrong override is reported by
 import pytest
 import torch
 from torch import nn
-from transformers import (
-    Gemma2Config,
-    GemmaConfig,
-    GPT2Config,
-    GPTNeoXConfig,
-    LlamaConfig,
-    MistralConfig,
-    OPTConfig,
-    Qwen2Config,
-)
 
 from inforidge.extract.last_position import extract_states
 from inforidge.models.forward import forward_with_final_norm
 from inforidge.models.loading import load
 from inforidge.models.parts import locate_parts
 from inforidge.models.validate import validate_parts
-from inforidge.tasks.tokenize import build_word_tokenizer, target_token_ids
+from inforidge.tasks.tokenize import target_token_ids
 
-WORDS = [f"w{i}" for i in range(40)]
-VOCAB = 48  # > len(tokenizer) = 43: unused rows, as in real checkpoints
-IDS = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 2}
-ROTARY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-          "max_position_embeddings": 64, "vocab_size": VOCAB, **IDS}
-
-# family -> (config, block path, final norm path, label view "embedding_output" differs from "token_embedding")
+# family (conftest's tiny_lm) -> (block path, final norm path,
+#                                 label view "embedding_output" differs from "token_embedding")
 FAMILIES = {
-    "gpt2": (lambda: GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, **IDS),
-             "transformer.h", "transformer.ln_f", True),
-    "gpt_neox": (lambda: GPTNeoXConfig(**ROTARY), "gpt_neox.layers", "gpt_neox.final_layer_norm", False),
-    "llama": (lambda: LlamaConfig(**ROTARY, num_key_value_heads=1), "model.layers", "model.norm", False),
-    "qwen2": (lambda: Qwen2Config(**ROTARY, num_key_value_heads=1), "model.layers", "model.norm", False),
-    "mistral": (lambda: MistralConfig(**ROTARY, num_key_value_heads=1, sliding_window=4), "model.layers",
-                "model.norm", False),
-    # Gemma scales the embedding by sqrt(hidden_size) inside its embedding module.
-    "gemma": (lambda: GemmaConfig(**ROTARY, num_key_value_heads=1, head_dim=16), "model.layers", "model.norm", False),
-    # A softcap of 1 bends every logit, so an early exit without it cannot match.
-    "gemma2": (lambda: Gemma2Config(**ROTARY, num_key_value_heads=1, head_dim=16, final_logit_softcapping=1.0,
-                                    sliding_window=4), "model.layers", "model.norm", False),
-    "opt": (lambda: OPTConfig(vocab_size=VOCAB, hidden_size=32, ffn_dim=64, num_hidden_layers=2,
-                              num_attention_heads=2, max_position_embeddings=64, **IDS),
-            "model.decoder.layers", "model.decoder.final_layer_norm", True),
-    # word_embed_proj_dim != hidden_size: project_in after the embedding, project_out before the head.
-    "opt_projected": (lambda: OPTConfig(vocab_size=VOCAB, hidden_size=32, ffn_dim=64, num_hidden_layers=2,
-                                        num_attention_heads=2, max_position_embeddings=64, word_embed_proj_dim=16,
-                                        **IDS),
-                      "model.decoder.layers", "model.decoder.final_layer_norm", True),
+    "gpt2": ("transformer.h", "transformer.ln_f", True),
+    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", False),
+    "llama": ("model.layers", "model.norm", False),
+    "qwen2": ("model.layers", "model.norm", False),
+    "mistral": ("model.layers", "model.norm", False),
+    "gemma": ("model.layers", "model.norm", False),
+    "gemma2": ("model.layers", "model.norm", False),
+    "opt": ("model.decoder.layers", "model.decoder.final_layer_norm", True),
+    "opt_projected": ("model.decoder.layers", "model.decoder.final_layer_norm", True),
 }
+WORDS = [f"w{i}" for i in range(40)]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return build_word_tokenizer(WORDS)
-
-
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
-def family(request, tokenizer, tmp_path_factory):
-    """(name, model loaded from a save_pretrained folder, tokenizer loaded beside it, folder).
-
-    The tokenizer is loaded as PreTrainedTokenizerFast: for some model types (qwen2, phi3...)
-    transformers 5 AutoTokenizer ignores the saved class and builds the family's own
-    tokenizer, which does not know a word-level vocabulary.
-    """
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
-    name = request.param
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(FAMILIES[name][0]())
-    path = tmp_path_factory.mktemp(name)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    tok = PreTrainedTokenizerFast.from_pretrained(path)
-    return name, load(path, tokenizer=tok, validate=False).model, tok, path
+@pytest.fixture
+def family(tiny_lm):
+    """(name, model, tokenizer, folder) of conftest's tiny_lm: one tiny model per family."""
+    assert tiny_lm.name in FAMILIES and tiny_lm.words == WORDS
+    return tiny_lm.name, tiny_lm.model, tiny_lm.tokenizer, tiny_lm.path
 
 
 def _batch(tok, side, n=6, seed=0):
@@ -95,7 +52,7 @@ def _batch(tok, side, n=6, seed=0):
 
 def test_parts_are_found_and_validated(family):
     name, model, tok, _ = family
-    _, block_path, norm_path, _ = FAMILIES[name]
+    block_path, norm_path, _ = FAMILIES[name]
     parts = locate_parts(model)
     assert (parts.block_path, parts.final_norm_path) == (block_path, norm_path)
     assert parts.num_layers == 2 and parts.lm_head is model.get_output_embeddings()
@@ -139,7 +96,7 @@ def test_label_views_equal_a_second_forward_pass(family):
     emb, tok_view = s.labels["embedding_output"], s.labels["token_embedding"]
     # OPT with project_in: the token embedding is narrower (16) than the stream (32).
     differs = emb.shape != tok_view.shape or not torch.allclose(emb, tok_view)
-    assert differs == FAMILIES[name][3], "absolute positions (GPT-2, OPT) and only they change the label"
+    assert differs == FAMILIES[name][2], "absolute positions (GPT-2, OPT) and only they change the label"
     if name == "gemma":
         row = model.get_input_embeddings().weight[targets]
         torch.testing.assert_close(s.labels["token_embedding"], row.detach() * 32**0.5)
