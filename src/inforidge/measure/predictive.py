@@ -26,7 +26,7 @@ from inforidge.measure.rows import (
     estimate_rows,
 )
 from inforidge.models.parts import ModelParts
-from inforidge.tasks.tokenize import target_token_ids
+from inforidge.tasks.tokenize import check_unknown_tokens, target_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,12 @@ class Evaluator:
     The subsamples are drawn once, so every checkpoint is measured on the same samples:
     ``record_indices[split][seed]`` holds the (n_samples,) indices into ``records[split]``.
     ``multi_token_target``: policy for targets longer than one token (see :func:`target_token_ids`).
+    ``allow_unknown_tokens``: measure prompts that are mostly the tokenizer's unknown token
+    (otherwise an error above 50 %, a warning above 5 %; see :func:`check_unknown_tokens`).
     """
 
     def __init__(self, tokenizer, eval_splits: dict[str, list[dict]], settings: MeasureSettings | None = None,
-                 multi_token_target: str = "error"):
+                 multi_token_target: str = "error", *, allow_unknown_tokens: bool = False):
         self.tokenizer = tokenizer
         self.settings = settings or MeasureSettings()
         self.records: dict[str, list[dict]] = {}
@@ -102,6 +104,7 @@ class Evaluator:
             pool = np.unique(np.concatenate(list(subsets.values())))
             where = {int(i): k for k, i in enumerate(pool)}
             prompts = [records[i]["prompt"] for i in pool]
+            check_unknown_tokens(tokenizer, prompts, f"prompts of split {name!r}", allow=allow_unknown_tokens)
             self.splits[name] = {
                 "prompts": prompts,
                 "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool], multi_token_target),

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from inforidge.models.parts import ModelParts
+from inforidge.tasks.tokenize import position_ids_from_mask  # noqa: F401 (one definition, re-exported)
 
 
 def pad_id(tokenizer, model: nn.Module | None = None) -> int:
@@ -21,11 +22,6 @@ def pad_id(tokenizer, model: nn.Module | None = None) -> int:
         if isinstance(v, int):
             return v
     return 0
-
-
-def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
-    """Position ids that count only real tokens, so left padding does not shift positions."""
-    return (attention_mask.long().cumsum(1) - 1).clamp_min(0)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from inforidge.config.loading import save_config
 from inforidge.config.schema import RunConfig
 from inforidge.measure.predictive import Evaluator
 from inforidge.measure.ridge import ridge_rows
+from inforidge.models.forward import accepts_argument
 from inforidge.models.loading import load_for_run
 from inforidge.pipelines.analyze import final_model_loader, run_analyses
 from inforidge.pipelines.environment import environment, set_threads
@@ -153,7 +154,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
             model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
-            data_collator=collator(tokenizer), processing_class=tokenizer,
+            data_collator=collator(tokenizer, position_ids=accepts_argument(model, "position_ids")),
+            processing_class=tokenizer,
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)

@@ -159,9 +159,31 @@ def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: 
     })
 
 
-def collator(tokenizer) -> DataCollatorForSeq2Seq:
-    """Pads input_ids with the pad token and labels with -100."""
-    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) position ids that count only real tokens, so left padding does not shift positions."""
+    return (attention_mask.long().cumsum(1) - 1).clamp_min(0)
+
+
+class NextTokenCollator:
+    """Pads input_ids with the pad token and labels with -100 (on the tokenizer's side, left
+    for our loaders) and, with ``position_ids``, adds position ids that count only real
+    tokens: a model with learned absolute positions (GPT-2, OPT) then trains each prompt at
+    the positions measurement reads it at, whatever the batch's padding."""
+
+    def __init__(self, tokenizer, *, position_ids: bool = False):
+        self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        self.position_ids = position_ids
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.pad(features)
+        if self.position_ids:
+            batch["position_ids"] = position_ids_from_mask(batch["attention_mask"])
+        return batch
+
+
+def collator(tokenizer, *, position_ids: bool = False) -> NextTokenCollator:
+    """The training collator; pass ``position_ids=True`` for every model whose forward takes them."""
+    return NextTokenCollator(tokenizer, position_ids=position_ids)
 
 
 UNKNOWN_WARN_SHARE = 0.05  # above this share of [UNK] tokens a measurement is flagged
