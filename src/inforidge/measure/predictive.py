@@ -71,6 +71,41 @@ def _warn_if_weak(groups: torch.Tensor, split: str, seed: int) -> None:
         )
 
 
+CONSTANT_STATES = "constant_states"
+
+
+def check_finite_states(states: LayerStates, split: str) -> None:
+    """A layer with NaN or inf states (fp16 overflow, a broken hook) is an error, never a number."""
+    bad = [layer for layer, h in enumerate(states.hidden) if not bool(torch.isfinite(h).all())]
+    if not bool(torch.isfinite(states.final_normed).all()):
+        bad.append(f"{len(states.hidden) - 1} (after the final norm)")
+    if bad:
+        raise ValueError(
+            f"split {split!r}: the states of layer(s) {', '.join(map(str, bad))} are not finite (NaN or inf); "
+            "a half-precision overflow or a broken model part. Load the model in float32 (model.dtype=float32) "
+            "or check the parts (model.block_path / model.final_norm_path)"
+        )
+
+
+def constant_layers(stack: torch.Tensor) -> torch.Tensor:
+    """(M,) True where the states (M, N, D) are the same for every sample (all zero included):
+    their Gram is all ones and every MI is 0 by construction, not by measurement."""
+    spread = (stack - stack[:, :1]).abs().amax((1, 2))
+    scale = stack.abs().amax((1, 2))
+    return spread <= 1e-6 * scale
+
+
+def flag_constant_layers(rows: list[dict], constant: torch.Tensor, index: dict[str, torch.Tensor],
+                         first_layer: int) -> list[dict]:
+    """Mark the rows of constant layers (``flag`` = constant_states), per final-norm view."""
+    flagged = {view: {first_layer + j for j, m in enumerate(ix.tolist()) if bool(constant[m])}
+               for view, ix in index.items()}
+    for r in rows:
+        if r["layer"] in flagged.get(r["final_norm"], ()):
+            r["flag"] = CONSTANT_STATES
+    return rows
+
+
 class Evaluator:
     """Measures a model on fixed, seeded subsamples of the evaluation splits.
 
@@ -165,6 +200,7 @@ class Evaluator:
         rows: list[dict] = []
         for split, sp in self.splits.items():
             s = states[split]
+            check_finite_states(s, split)
             stacks = {PREDICTIVE_INFORMATION: (*s.views_stacked(st.final_norm_views), 0)}
             if not predictive_only:  # gains start at layer 1: block l's gain over layer l - 1
                 stacks[INCREMENTAL_GAIN] = (*s.views_stacked(st.final_norm_views, deltas=True), 1)
@@ -182,8 +218,9 @@ class Evaluator:
                         n_permutations=st.n_permutations, seed=seed, groups=groups, **st.kernel_kw(),
                     )
                     entropies = metric == PREDICTIVE_INFORMATION and not predictive_only
-                    rows += estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
-                                          entropy_y=LABEL_ENTROPY if entropies else None)
+                    new = estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
+                                        entropy_y=LABEL_ENTROPY if entropies else None)
+                    rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
                 if not predictive_only:
                     acc = (s.early_exit[:, idx] == s.target_ids[idx]).float().mean(1)
                     rows += [

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
-    "alpha", "kernel", "sigma", "base", "final_norm", "label_view", "n_permutations", "null",
+    "alpha", "kernel", "sigma", "base", "final_norm", "label_view", "n_permutations", "null", "flag",
 ]
 
 

@@ -176,7 +176,9 @@ class NextTokenCollator:
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self.pad(features)
-        if self.position_ids:
+        # Unpadded batches keep the model's default positions (the same numbers; explicit
+        # position ids can switch attention kernels and change the round-off).
+        if self.position_ids and not bool(batch["attention_mask"].all()):
             batch["position_ids"] = position_ids_from_mask(batch["attention_mask"])
         return batch
 
