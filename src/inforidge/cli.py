@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+# Only the torch-free config stage is imported here, so `inforidge config` and config errors answer
+# in about a second; each command imports its pipeline (torch, transformers) when it runs.
 from inforidge.config.loading import describe_fields, load_config, load_paper_config
 from inforidge.config.settings import GenerationSettings, LayerSuiteSettings, SequenceInfoSettings
-from inforidge.models.loading import load
-from inforidge.pipelines.analyze import analyze_run
-from inforidge.pipelines.environment import environment
-from inforidge.pipelines.generate_info import generate_info
-from inforidge.pipelines.layers import run_layers
-from inforidge.pipelines.paper import run_paper
-from inforidge.pipelines.run import run
-from inforidge.pipelines.sweep import sweep_target
-from inforidge.tasks.multitoken import load_multitoken_task
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
@@ -29,14 +24,25 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config field: section.field=value (repeatable).")]
 
 
-def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> None:
-
+@contextlib.contextmanager
+def boundary() -> Iterator[None]:
+    """Every command's logging setup and error boundary: a ValueError, TypeError or FileNotFoundError
+    (a bad config value, a missing file, a wrong block path ...) ends the command with its message on
+    stderr and exit code 2, without a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        yield
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> None:
+    with boundary():
         config = load_config(config_path, overrides or [])
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
-    out = run(config, progress=not quiet)
+        from inforidge.pipelines.run import run
+
+        out = run(config, progress=not quiet)
     s = out.summary
     if not s:  # another rank of a multi-process launch; rank 0 prints the summary
         return
@@ -65,13 +71,11 @@ def paper(config: Path | None = typer.Option(None, help="YAML with the main run 
           overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """The synthetic reproduction: main run (12 layers, every analysis), depth-threshold runs and an
     overfitting run under runs/paper/, then one combined report (resumable; about 1 h on 2 CPU cores)."""
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    with boundary():
         base, extra = load_paper_config(config, overrides or [])
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
-    out = run_paper(base, extra, progress=not quiet)
+        from inforidge.pipelines.paper import run_paper
+
+        out = run_paper(base, extra, progress=not quiet)
     typer.echo(f"\nreport:  {out.report_path}")
     for name, d in out.runs.items():
         typer.echo(f"{name:9s} {d / 'report.md'}")
@@ -98,6 +102,7 @@ def config_cmd(show_defaults: bool = typer.Option(False, "--yaml", help="Print t
 @app.command()
 def env() -> None:
     """Print versions and hardware facts (paste them into bug reports)."""
+    from inforidge.pipelines.environment import environment
 
     typer.echo(json.dumps(environment(), indent=2))
 
@@ -112,14 +117,12 @@ def sweep_cmd(
     overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Measure a list of checkpoints into one table (step + weight hash per row); resumable."""
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     items = [c for c in (checkpoints or "").split(",") if c.strip()]
-    try:
+    with boundary():
+        from inforidge.pipelines.sweep import sweep_target
+
         res = sweep_target(target, checkpoints=items, out=out, config_path=config,
                            overrides=overrides or [], progress=not quiet)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'}")
     typer.echo(res.summary.to_string(index=False))
@@ -134,13 +137,11 @@ def analyze_cmd(
 ) -> None:
     """Ridge statistics, attention to signal tokens, residual scaling and the kernel ablation on a saved run
     (no retraining)."""
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stages = [w.strip() for w in what.split(",") if w.strip()]
-    try:
+    with boundary():
+        from inforidge.pipelines.analyze import analyze_run
+
         outcome, report = analyze_run(run_dir, stages)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
     for m in outcome.messages:
         typer.echo(m)
     typer.echo(f"{outcome.rows} rows written (replacing these analyses' earlier rows); report: {report}")
@@ -176,9 +177,11 @@ def generate_info_cmd(
 ) -> None:
     """Information per decoding step: generate T tokens per prompt and measure I(h_l^(t); Y) per layer
     against the whole gold target (paper §6, Figs. 7-8)."""
+    with boundary():
+        from inforidge.models.loading import load
+        from inforidge.pipelines.generate_info import generate_info
+        from inforidge.tasks.multitoken import load_multitoken_task
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
         records = load_multitoken_task(task, path=data, n=n, seed=seed, k=k, split=split, config=cnn_config)
         steps = [int(s) for s in plot_steps.split(",") if s.strip()] if plot_steps else None
         bandwidth = sigma if sigma == "median" else float(sigma)
@@ -189,8 +192,6 @@ def generate_info_cmd(
                             info=SequenceInfoSettings(n_permutations=n_permutations, seed=seed, sigma=bandwidth,
                                                       target_sigma=bandwidth),
                             plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
     s = res.summary
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {out / 'results.parquet'}")
@@ -239,9 +240,9 @@ def layers_cmd(
     """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
     InfoNCE, LiDAR, DiME for every layer, plotted by depth fraction; optional stress sweeps, checkpoints,
     sub-layer entropies and a downstream probe."""
+    with boundary():
+        from inforidge.pipelines.layers import run_layers
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
         settings = LayerSuiteSettings(batch_size=batch_size, max_length=max_length, max_prompts=max_prompts,
                                       n_samples=n_samples, alpha=alpha, base=base, seed=seed, augment=augment,
                                       final_norm=final_norm)
@@ -250,8 +251,6 @@ def layers_cmd(
                          randomness=_floats(randomness), lengths=[int(v) for v in _floats(lengths)],
                          sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,
                          progress=not quiet)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'} ({len(res.frame)} rows)")
     for n in res.notes:

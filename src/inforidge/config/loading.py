@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import textwrap
 import typing
 from functools import cache
@@ -13,56 +14,157 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from inforidge.config.schema import PaperConfig, RunConfig
+
+
+class ConfigError(ValueError):
+    """A config value of the wrong type or out of range, named by its dotted key."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2 floats: ``1e-3`` is a float (PyYAML's 1.1 rules read it as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    """``yaml.safe_load`` with YAML 1.2 floats (``1e-3`` -> 0.001)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _is_dataclass_type(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def from_dict(cls, data: dict | None, where: str = ""):
-    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys by name."""
-    data = dict(data or {})
+# Lax pydantic validation ('3' -> 3, '1e-3' -> 0.001, 3.0 -> 3; 3.5 for an int, 'maybe' for a bool
+# fail), numbers accepted where a string is expected (``--set name=2024``).
+_PYDANTIC_CONFIG = {"coerce_numbers_to_str": True}
+
+
+def _prepare(cls) -> None:
+    if "__pydantic_config__" not in cls.__dict__:
+        cls.__pydantic_config__ = _PYDANTIC_CONFIG
+    for tp in typing.get_type_hints(cls).values():
+        if _is_dataclass_type(tp):
+            _prepare(tp)
+
+
+@cache
+def _adapter(cls) -> TypeAdapter:
+    _prepare(cls)
+    return TypeAdapter(cls)
+
+
+def _check_keys(cls, data, where: str) -> None:
+    """Reject unknown keys by name (pydantic would drop them silently)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where.rstrip('.') or 'the config'} must be a mapping of fields; got {data!r}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    known = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(str(k) for k in set(data) - set(known))
     if unknown:
-        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
-                         f"valid keys under {where or 'top level'}: {', '.join(sorted(known))}")
-    kwargs = {}
+        raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+                          f"valid keys under {where.rstrip('.') or 'top level'}: {', '.join(known)}")
     for name, value in data.items():
         tp = hints[name]
-        kwargs[name] = from_dict(tp, value, f"{where}{name}.") if _is_dataclass_type(tp) else value
-    return cls(**kwargs)
+        if _is_dataclass_type(tp) and value is not None:
+            _check_keys(tp, value, f"{where}{name}.")
+
+
+def _field_at(cls, loc: tuple) -> tuple[list[str], str | None]:
+    """The dataclass-field prefix of a pydantic error location and that field's declared type."""
+    names, expected = [], None
+    for item in loc:
+        if not (_is_dataclass_type(cls) and isinstance(item, str)):
+            break
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if item not in fields:
+            break
+        names.append(item)
+        expected = str(fields[item].type)
+        cls = typing.get_type_hints(cls)[item]
+    if _is_dataclass_type(cls):
+        expected = None  # a whole section (its __post_init__ check failed)
+    return names, expected
+
+
+def _config_error(cls, err: ValidationError, where: str) -> ConfigError:
+    lines, seen = [], set()
+    for e in err.errors(include_url=False):
+        names, expected = _field_at(cls, tuple(e["loc"]))
+        key = where + ".".join(names)
+        if e["type"] == "value_error" and expected is None:  # a __post_init__ check: its own message
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+            section = key.rstrip(".")
+            if section and not msg.startswith(section.split(".")[-1]) and not msg.startswith(section):
+                msg = f"{section}: {msg}"
+            if msg not in seen:
+                seen.add(msg)
+                lines.append(msg)
+            continue
+        if key in seen:  # one line per key (a union reports each of its members)
+            continue
+        seen.add(key)
+        extra = "".join(f"[{i}]" for i in e["loc"][len(names):] if isinstance(i, int))
+        lines.append(f"{key}{extra}: expected {expected}, got {e['input']!r} ({e['msg']})")
+    return ConfigError("invalid config: " + "; ".join(lines) if len(lines) > 1 else lines[0])
+
+
+def from_dict(cls, data: dict | None, where: str = ""):
+    """Build dataclass ``cls`` from a nested dict: unknown keys rejected by name, every value checked
+    against its annotation (lax numbers: '1e-3' -> 0.001, '3' -> 3), then the classes' own checks.
+    Raises ``ConfigError`` (a ValueError) naming the dotted key, the value and the expected type."""
+    data = dict(data or {})
+    _check_keys(cls, data, where)
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as e:
+        raise _config_error(cls, e, where) from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``a.b.c=value`` strings (value parsed as YAML) to a nested dict."""
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like section.field=value")
+            raise ConfigError(f"override {item!r} must look like section.field=value")
         key, raw = item.split("=", 1)
         node = data
         parts = key.strip().split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+        node[parts[-1]] = parse_yaml(raw) if raw.strip() else None
+    return data
+
+
+def read_yaml(path: str | Path | None, what: str = "sections") -> dict:
+    """A YAML mapping from ``path`` ({} when None)."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"config file {p} does not exist")
+    data = parse_yaml(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a YAML mapping of {what}")
     return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or the defaults when path is None) and apply overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"config file {p} does not exist")
-        data = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{p} must hold a YAML mapping of sections (task, model, training, tracking)")
+    data: dict[str, Any] = read_yaml(path, "sections (task, model, training, tracking)")
     return from_dict(RunConfig, apply_overrides(data, overrides or []))
 
 
@@ -109,7 +211,6 @@ def load_paper_config(path: str | Path | None = None, overrides: list[str] | Non
     p = Path(path) if path is not None else paper_config_path()
     if not p.exists():
         raise FileNotFoundError(f"config file {p} does not exist")
-    data = yaml.safe_load(p.read_text()) or {}
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(read_yaml(p), overrides or [])
     paper = from_dict(PaperConfig, data.pop("paper", None), "paper.")
     return from_dict(RunConfig, data), paper
