@@ -71,6 +71,7 @@ from inforidge.info.layer_metrics import (
 from inforidge.measure.probes import metric_score_correlations, probe_scores
 from inforidge.measure.sublayer import sublayer_entropy_rows
 from inforidge.tasks.augment import augment_pairs, build_augmenter
+from inforidge.tasks.tokenize import check_unknown_tokens
 
 PROMPT_METRICS = ("prompt_entropy", "prompt_entropy_normalized", "effective_rank", "curvature")
 
@@ -309,11 +310,14 @@ def measure_layers(
     model_name: str | None = None,
     extra: dict | None = None,
     progress: bool = False,
+    allow_unknown_tokens: bool = False,
 ) -> SuiteResult:
     """The whole suite for one loaded model on a list of prompts (the Python entry point).
 
     ``kind`` "auto" treats ``...ForCausalLM`` / ``...LMHeadModel`` classes as causal LMs
     and anything else (``BertModel``...) as an encoder. Rows: see the module docstring.
+    Prompts that are mostly the tokenizer's unknown token are refused unless
+    ``allow_unknown_tokens`` (:func:`~inforidge.tasks.tokenize.check_unknown_tokens`).
     """
     s = (settings or LayerSuiteSettings()).validate()
     texts = list(texts)
@@ -321,6 +325,7 @@ def measure_layers(
         texts = texts[: s.max_prompts]
     if len(texts) < 2:
         raise ValueError(f"{split}: {len(texts)} prompt(s) given; the suite needs at least 2 (dataset metrics compare prompts)")
+    check_unknown_tokens(tokenizer, texts, split, allow=allow_unknown_tokens)
     reader = StateReader(model, tokenizer, kind=kind, final_norm=s.final_norm, max_length=s.max_length,
                          model_name=model_name)
     return measure_sequences(reader, reader.encode(texts), s, split=split, step=step, texts=texts,
