@@ -14,8 +14,13 @@ import typer
 
 # Only the torch-free config stage is imported here, so `inforidge config` and config errors answer
 # in about a second; each command imports its pipeline (torch, transformers) when it runs.
-from inforidge.config.loading import describe_fields, load_config, load_paper_config
-from inforidge.config.settings import GenerationSettings, LayerSuiteSettings, SequenceInfoSettings
+from inforidge.config.loading import (
+    describe_fields,
+    load_command_config,
+    load_config,
+    load_paper_config,
+)
+from inforidge.config.schema import GenerateConfig, LayersConfig, RunConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
@@ -89,13 +94,18 @@ def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge
 
 
 @app.command("config")
-def config_cmd(show_defaults: bool = typer.Option(False, "--yaml", help="Print the demo config as YAML instead.")) -> None:
+def config_cmd(
+    show_defaults: bool = typer.Option(False, "--yaml", help="Print the demo config as YAML instead."),
+    command: str = typer.Option("run", help="Whose config: run (also demo, paper, sweep) | layers | generate-info."),
+) -> None:
     """List every config field with its default and meaning."""
-
     if show_defaults:
         typer.echo(demo_config_path().read_text())
         return
-    for key, default, doc in describe_fields():
+    schemas = {"run": RunConfig, "layers": LayersConfig, "generate-info": GenerateConfig}
+    if command not in schemas:
+        raise typer.BadParameter(f"--command must be one of {', '.join(schemas)}; got {command!r}")
+    for key, default, doc in describe_fields(schemas[command]):
         typer.echo(f"{key:36s} {default:14s} {doc}")
 
 
@@ -173,6 +183,9 @@ def generate_info_cmd(
                                           "(default: about 6 evenly spaced)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: where the model loads)."),
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML with model: (block_path, final_norm_path), "
+                                       "generation: and info: sections, applied over the flags."),
+    overrides: SetOpt = None,
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Information per decoding step: generate T tokens per prompt and measure I(h_l^(t); Y) per layer
@@ -182,16 +195,19 @@ def generate_info_cmd(
         from inforidge.pipelines.generate_info import generate_info
         from inforidge.tasks.multitoken import load_multitoken_task
 
+        bandwidth = sigma if sigma == "median" else float(sigma)
+        flags = {"generation": {"max_new_tokens": max_new_tokens or (k if task == "synthetic" else 50),
+                                "do_sample": sample, "seed": seed, "batch_size": batch_size},
+                 "info": {"n_permutations": n_permutations, "seed": seed, "sigma": bandwidth,
+                          "target_sigma": bandwidth}}
+        cfg = load_command_config(GenerateConfig, flags, config, overrides)
+        gen = cfg.generation
         records = load_multitoken_task(task, path=data, n=n, seed=seed, k=k, split=split, config=cnn_config)
         steps = [int(s) for s in plot_steps.split(",") if s.strip()] if plot_steps else None
-        bandwidth = sigma if sigma == "median" else float(sigma)
-        lm, tokenizer, _ = load(model, kind="causal", device=device, dtype=dtype)
-        gen = GenerationSettings(max_new_tokens=max_new_tokens or (k if task == "synthetic" else 50),
-                                 do_sample=sample, seed=seed, batch_size=batch_size)
-        res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen,
-                            info=SequenceInfoSettings(n_permutations=n_permutations, seed=seed, sigma=bandwidth,
-                                                      target_sigma=bandwidth),
-                            plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet)
+        parts = {"block_path": cfg.model.block_path, "final_norm_path": cfg.model.final_norm_path}
+        lm, tokenizer, _ = load(model, kind="causal", device=device, dtype=dtype, **parts)
+        res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen, info=cfg.info,
+                            plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet, **parts)
     s = res.summary
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {out / 'results.parquet'}")
@@ -235,6 +251,9 @@ def layers_cmd(
     device: str | None = typer.Option(None, help="cpu, cuda ... (default: cuda when available)."),
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
     figures: bool = typer.Option(True, help="Draw the depth-fraction figures."),
+    config: Path | None = typer.Option(None, "--config", help="YAML with model: (block_path, final_norm_path) "
+                                       "and suite: sections, applied over the flags (see `inforidge config`)."),
+    overrides: SetOpt = None,
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
@@ -243,10 +262,12 @@ def layers_cmd(
     with boundary():
         from inforidge.pipelines.layers import run_layers
 
-        settings = LayerSuiteSettings(batch_size=batch_size, max_length=max_length, max_prompts=max_prompts,
-                                      n_samples=n_samples, alpha=alpha, base=base, seed=seed, augment=augment,
-                                      final_norm=final_norm)
-        res = run_layers(models, source, out, settings, kind=kind, tokenizer=tokenizer, text_field=text_field,
+        flags = {"suite": {"batch_size": batch_size, "max_length": max_length, "max_prompts": max_prompts,
+                           "n_samples": n_samples, "alpha": alpha, "base": base, "seed": seed, "augment": augment,
+                           "final_norm": final_norm}}
+        cfg = load_command_config(LayersConfig, flags, config, overrides)
+        res = run_layers(models, source, out, cfg.suite, block_path=cfg.model.block_path,
+                         final_norm_path=cfg.model.final_norm_path, kind=kind, tokenizer=tokenizer, text_field=text_field,
                          unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition),
                          randomness=_floats(randomness), lengths=[int(v) for v in _floats(lengths)],
                          sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,

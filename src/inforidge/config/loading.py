@@ -168,6 +168,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return from_dict(RunConfig, apply_overrides(data, overrides or []))
 
 
+def _merge(base: dict, top: dict) -> dict:
+    """``top`` over ``base``, section by section."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_command_config(cls, flags: dict | None = None, path: str | Path | None = None,
+                        overrides: list[str] | None = None):
+    """A command's config: its flags, then a YAML file, then ``--set`` overrides, validated as
+    :func:`from_dict` does (errors name the dotted key) before the command touches anything."""
+    data = _merge(flags or {}, read_yaml(path))
+    return from_dict(cls, apply_overrides(data, overrides or []))
+
+
 def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inforidge.config.settings import DTYPES, MULTI_TOKEN_POLICIES, MeasureSettings
+from inforidge.config.settings import (
+    DTYPES,
+    MULTI_TOKEN_POLICIES,
+    GenerationSettings,
+    LayerSuiteSettings,
+    MeasureSettings,
+    SequenceInfoSettings,
+)
 
 
 @dataclass
@@ -219,3 +226,34 @@ class PaperConfig:
             raise ValueError(f"paper.depths must list depths >= 1; got {self.depths}")
         if self.overfit_epochs_factor <= 1:
             raise ValueError(f"paper.overfit_epochs_factor must be > 1; got {self.overfit_epochs_factor}")
+
+
+@dataclass
+class ModelPartsConfig:
+    """Part overrides for the commands that load a model as it is (layers, generate-info)."""
+
+    block_path: str | None = None
+    """Override: attribute path of the block list (e.g. 'model.layers'); empty = found automatically."""
+    final_norm_path: str | None = None
+    """Override: attribute path of the final norm (e.g. 'model.norm'); empty = found automatically."""
+
+
+@dataclass
+class LayersConfig:
+    """``inforidge layers``: the flags set ``suite``; ``--config`` YAML and ``--set`` apply on top."""
+
+    model: ModelPartsConfig = field(default_factory=ModelPartsConfig)
+    suite: LayerSuiteSettings = field(default_factory=LayerSuiteSettings)
+    """Layer-suite settings (batch_size, max_length, n_samples, alpha, base, seed, final_norm, ...)."""
+
+
+@dataclass
+class GenerateConfig:
+    """``inforidge generate-info``: the flags set ``generation`` and ``info``; ``--config`` YAML and
+    ``--set`` apply on top."""
+
+    model: ModelPartsConfig = field(default_factory=ModelPartsConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """How tokens are generated (max_new_tokens, do_sample, seed, batch_size, ...)."""
+    info: SequenceInfoSettings = field(default_factory=SequenceInfoSettings)
+    """How the information is estimated (n_permutations, sigma, target_sigma, seed, ...)."""
