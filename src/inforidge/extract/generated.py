@@ -2,8 +2,8 @@
 
 Data flow: prompts -> greedy (or seeded sampled) generation of T tokens in left-padded
 batches, capturing in the SAME pass every layer's state at the last position of every
-decoding step (``model.generate(output_hidden_states=True)`` plus a hook on the final norm
-for the raw "pre" view) -> target Gram from the sequence kernel over the gold targets' token
+decoding step (hooks on the blocks and the final norm that keep only the last position, so the
+prompt pass holds no (L+1) x B x T x D of states) -> target Gram from the sequence kernel over the gold targets' token
 embeddings -> I(h_l^(t); Y) per step t and layer l with the permutation null -> tidy rows.
 
 Conventions:
@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from inforidge.config.settings import FINAL_NORM_VIEWS, GenerationSettings
 from inforidge.extract.batching import eval_mode, pad, pad_id
+from inforidge.models.forward import register_layer_hooks
 from inforidge.models.parts import ModelParts, context_length
 from inforidge.tasks.stopwords import TYPE_GROUPS, group_of, token_types
 
@@ -130,21 +131,16 @@ def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: Generatio
     model = parts.model
     device = parts.device
     ids, mask = ids.to(device), mask.to(device)
-    pre, post = [], []
-
-    def grab(_module, args, kwargs, output):
-        h_in = args[0] if args else kwargs["hidden_states"]
-        h_out = output[0] if isinstance(output, tuple) else output
-        pre.append(h_in[:, -1].detach().float().cpu())
-        post.append(h_out[:, -1].detach().float().cpu())
+    def keep(h: Tensor) -> Tensor:  # the position that predicts the next token
+        return h[:, -1].detach().float().cpu()
 
     config = GenerationConfig(
         max_new_tokens=gen.max_new_tokens, min_new_tokens=0, do_sample=gen.do_sample,
         temperature=gen.temperature if gen.do_sample else None, top_p=gen.top_p if gen.do_sample else None,
         top_k=gen.top_k if gen.do_sample else None, num_beams=1, eos_token_id=None, pad_token_id=pad_token_id,
-        output_hidden_states=True, return_dict_in_generate=True, use_cache=True,
+        return_dict_in_generate=True, use_cache=True,
     )
-    handle = parts.final_norm.register_forward_hook(grab, with_kwargs=True)
+    store, handles = register_layer_hooks(parts, keep)
     devices = [device] if device.type == "cuda" else []
     # generate() fills fields of the passed config left at their defaults from the model's own
     # generation config (an eos_token_id that stops a sequence early; do_sample, top_p or a
@@ -157,27 +153,24 @@ def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: Generatio
             torch.manual_seed(seed)
             out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
         model.generation_config = saved
     t = gen.max_new_tokens
-    steps = out.hidden_states
-    if len(steps) != t or out.sequences.shape[1] != ids.shape[1] + t:
+    if out.sequences.shape[1] != ids.shape[1] + t:
         raise ValueError(
-            f"generate() ran {len(steps)} steps / returned {out.sequences.shape[1] - ids.shape[1]} new tokens, "
+            f"generate() returned {out.sequences.shape[1] - ids.shape[1]} new tokens, "
             f"expected {t}: a stopping criterion of the model's generation config ended it early"
         )
-    if len(pre) != t:
+    counts = [len(v) for v in store["layers"]] + [len(store["pre"])]
+    if counts != [t] * (parts.num_layers + 1):
         raise ValueError(
-            f"the final norm {parts.final_norm_path} was called {len(pre)} times in {t} decoding steps; "
-            "pass final_norm_path naming the norm applied once before the LM head"
+            f"in {t} decoding steps the blocks of {parts.block_path} and the final norm {parts.final_norm_path} "
+            f"were called {counts} times (expected {t} each); pass block_path / final_norm_path naming the "
+            "list of transformer blocks and the norm applied once before the LM head"
         )
-    n_layers = parts.num_layers
-    if len(steps[0]) != n_layers + 1:
-        raise ValueError(f"generate() returned {len(steps[0])} hidden states for {n_layers} blocks; check block_path")
-    hidden = torch.stack([
-        torch.stack([h[:, -1].detach().float().cpu() for h in step[:n_layers]] + [pre[i]]) for i, step in enumerate(steps)
-    ])
-    return hidden, torch.stack(post), out.sequences[:, ids.shape[1]:].cpu()
+    layers = [torch.stack(v) for v in store["layers"]] + [torch.stack(store["pre"])]  # L+1 x (T, B, D)
+    return torch.stack(layers, 1), torch.stack(store["post"]), out.sequences[:, ids.shape[1]:].cpu()
 
 
 def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from inforidge.config.settings import FINAL_NORM_VIEWS
 from inforidge.extract.batching import eval_mode, last_positions
-from inforidge.models.forward import forward_with_final_norm
+from inforidge.models.forward import capture_positions
 from inforidge.models.parts import ModelParts, context_length
 
 
@@ -112,32 +112,22 @@ def extract_states(parts: ModelParts, input_ids: Tensor, attention_mask: Tensor,
     embedding for rotary models) for every architecture without per-model code.
     "token_embedding" is the input-embedding module applied to the target.
     States are returned as float32 on the CPU (with device_map, gathered from every device).
+    Each layer is kept at the two positions only, as the pass runs
+    (:func:`~inforidge.models.forward.capture_positions`), so a long prompt costs no
+    (L+1) x B x T x D of held states.
     """
     _check_length(parts, attention_mask)
     ids, mask, last = append_targets(input_ids, attention_mask, target_ids)
-    cap = forward_with_final_norm(parts, ids, mask)
-    hs = cap.hidden_states
-    if len(hs) != parts.num_layers + 1:
-        raise ValueError(
-            f"the model returned {len(hs)} hidden states for {parts.num_layers} blocks; "
-            "expected L+1 (embeddings + one per block). Check block_path."
-        )
-    if cap.pre_norm is None:
-        raise ValueError(f"the final norm {parts.final_norm_path} was not called; check final_norm_path")
-    rows = torch.arange(ids.shape[0])
-
-    def at(t: Tensor, pos: Tensor) -> Tensor:  # (B, T, D) -> (B, D), on t's device
-        return t[rows.to(t.device), pos.to(t.device)]
-
-    raw = [at(h, last) for h in hs[:-1]] + [at(cap.pre_norm, last)]
-    # Early exit: final norm + LM head on each layer's raw state (layer L equals the logits).
+    # Only the prompt's last position and the target's are kept from each layer (not B x T x D).
+    cap = capture_positions(parts, ids, mask, torch.stack([last, last + 1], 1))
+    raw = [h[:, 0] for h in cap.layers]
     early = torch.stack([parts.early_exit_logits(h).argmax(-1).cpu() for h in raw])
     f32 = lambda t: t.detach().float().cpu()  # noqa: E731
     token = parts.token_embedding(target_ids.to(parts.device))
     return LayerStates(
         hidden=torch.stack([f32(h) for h in raw]),
-        final_normed=f32(at(cap.post_norm, last)),
-        labels={"token_embedding": f32(token), "embedding_output": f32(at(hs[0], last + 1))},
+        final_normed=f32(cap.post_norm[:, 0]),
+        labels={"token_embedding": f32(token), "embedding_output": f32(cap.layers[0][:, 1])},
         early_exit=early,
         target_ids=target_ids.cpu(),
     )

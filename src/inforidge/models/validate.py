@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from inforidge.models.forward import forward_with_final_norm, pad_id
+from inforidge.models.forward import capture_positions, forward_with_final_norm, pad_id
 from inforidge.models.parts import ModelParts
 from inforidge.models.surgery import eval_mode
 
@@ -21,7 +21,9 @@ def validate_parts(parts: ModelParts, tokenizer=None, *, seed: int = 0) -> None:
     norm is called; (3) early exit at the last layer (final norm + LM head, and any logit
     scaling or softcap, on the raw pre-norm state) reproduces the model's logits;
     (4) left padding with the position ids the extractor passes leaves the states of
-    real tokens unchanged. ``tokenizer`` only supplies the pad id
+    real tokens unchanged; (5) the per-block hooks that extraction reads through
+    (:func:`~inforidge.models.forward.capture_positions`) see the model's own hidden states.
+    ``tokenizer`` only supplies the pad id
     (:func:`~inforidge.models.forward.pad_id`).
     """
     model = parts.model
@@ -70,4 +72,18 @@ def validate_parts(parts: ModelParts, tokenizer=None, *, seed: int = 0) -> None:
                 f"left padding changes the layer-{layer} states of {name} (by {d:.3g}): the model "
                 "does not honour attention_mask / position_ids as InfoRidge passes them, so states "
                 "of padded batches would be wrong"
+            )
+    with eval_mode(model):
+        positions = torch.tensor([[2, 5], [0, 5]])
+        hooked = capture_positions(parts, ids, mask, positions)
+    rows = torch.arange(2)[:, None]
+    own = list(cap.hidden_states[:-1]) + [cap.pre_norm]
+    for layer, (got, ref) in enumerate(zip(hooked.layers, own, strict=True)):
+        ref = ref[rows.to(ref.device), positions.to(ref.device)]
+        d = _max_abs_diff(got, ref)
+        if not d <= rtol * (float(ref.float().abs().max()) + 1.0):
+            raise ValueError(
+                f"layer {layer} as read by hooks on {parts.block_path} differs from {name}'s own hidden "
+                f"state {layer} (by {d:.3g}); the model does something between its blocks that InfoRidge does not "
+                "read. Pass block_path naming the list of transformer blocks (model.block_path)"
             )
