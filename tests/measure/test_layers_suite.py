@@ -28,7 +28,14 @@ from inforidge.info.layer_metrics import (
     lidar,
     prompt_entropy,
 )
-from inforidge.measure.layer_suite import SUITE_METRICS, measure_layers
+from inforidge.measure.layer_suite import (
+    DATASET_METRICS,
+    MASSIVE_METRICS,
+    PROMPT_METRICS,
+    SUITE_METRICS,
+    WITHOUT_FIRST,
+    measure_layers,
+)
 from inforidge.measure.stress import stress_rows
 from inforidge.models.loading import load
 from inforidge.pipelines.layers import run_layers
@@ -154,7 +161,12 @@ def test_rows_agree_with_pure_functions_by_hand(model_dirs, name, view):
     res = measure_layers(model, tok, TEXTS, s, split="toy", model_name=name)
     hand = _by_hand(model, tok, TEXTS, kind, view, s)
     f = res.frame
-    assert set(f["metric"]) == set(SUITE_METRICS)
+    compared = {m + WITHOUT_FIRST for m in PROMPT_METRICS + DATASET_METRICS}
+    # where no prompt has a dominant token, its position and dimension have no rows
+    assert set(SUITE_METRICS) | compared | {"massive_token_share", "massive_token_ratio"} <= set(f["metric"])
+    assert set(f["metric"]) <= set(SUITE_METRICS) | set(MASSIVE_METRICS) | compared
+    assert set(f.loc[f["metric"].isin(compared), "excluded_positions"]) == {"first"}
+    assert set(f.loc[f["metric"].isin(SUITE_METRICS), "excluded_positions"]) == {"none"}
     assert set(f["final_norm"]) == {"none" if kind == "encoder" else view}
     L = res.n_layers
     assert sorted(f["layer"].unique()) == list(range(L + 1))

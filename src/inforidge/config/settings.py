@@ -83,6 +83,15 @@ KINDS = ("auto", "causal", "encoder")
 FINAL_NORM_CHOICES = ("pre", "post")
 
 
+EXCLUDE_POSITIONS = ("none", "first", "special")
+
+
+# Suffix of the layer suite's metrics measured without each prompt's first real token
+# (LayerSuiteSettings.compare_first_excluded): a metric name of its own, so no pivot averages
+# the two views.
+WITHOUT_FIRST = "_without_first"
+
+
 @dataclass
 class LayerSuiteSettings:
     """Options of the suite (all recorded in the rows or the report)."""
@@ -103,6 +112,17 @@ class LayerSuiteSettings:
     n_permutations: int = 10
     final_norm: str = "pre"
     min_tokens: int = 3
+    exclude_positions: str = "none"
+    """Token positions left out of every metric: "none", "first" (the first real token, where
+    attention-sink "massive activations" sit in many pretrained LMs) or "special" (the tokens
+    the tokenizer adds, BOS / [CLS] / [SEP]). Recorded in the ``excluded_positions`` column."""
+    compare_first_excluded: bool = True
+    """With exclude_positions "none", also measure the prompt- and dataset-level metrics without
+    the first real token in the same pass (rows with ``excluded_positions`` = "first"), so the
+    report can show both curves where a dominant first token changes them."""
+    massive_ratio: float = 10.0
+    """A token whose state norm is at least this many times its prompt's median token norm
+    dominates the prompt (``massive_token_share`` rows; flag "massive_activation")."""
 
     def validate(self) -> LayerSuiteSettings:
         for name in ("batch_size", "max_length", "n_samples", "n_permutations"):
@@ -119,6 +139,10 @@ class LayerSuiteSettings:
             raise ValueError(f"min_tokens must be >= 3 (curvature needs 3 tokens); got {self.min_tokens}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be > 0; got {self.temperature}")
+        if self.exclude_positions not in EXCLUDE_POSITIONS:
+            raise ValueError(f"exclude_positions must be one of {EXCLUDE_POSITIONS}; got {self.exclude_positions!r}")
+        if not (math.isfinite(self.massive_ratio) and self.massive_ratio > 1):
+            raise ValueError(f"massive_ratio must be a number > 1; got {self.massive_ratio}")
         return self
 
 

@@ -473,6 +473,52 @@ def curvature(
     return c if batched else c[0]
 
 
+@dataclass(frozen=True)
+class DominantTokens:
+    """The token with the largest state norm in each prompt (attention-sink "massive
+    activations", Sun et al. 2024), per prompt of a batch.
+
+    ratio: (B,) its norm over the median norm of the prompt's real tokens (>= 1).
+    position: (B,) its index among the prompt's real tokens (0 = first real token).
+    dimension: (B,) the dimension holding its largest absolute value.
+    share: (B,) that dimension's share of the token's squared norm, in [0, 1].
+    """
+
+    ratio: Tensor
+    position: Tensor
+    dimension: Tensor
+    share: Tensor
+
+
+def dominant_tokens(z, mask=None) -> DominantTokens:
+    """Find the token that dominates each prompt's norms (see :class:`DominantTokens`).
+
+    z: (B, T, D) token states; mask: optional (B, T) 0/1 attention mask (padding anywhere).
+    A prompt whose real tokens all have norm 0 gets ratio 1 (nothing dominates).
+    """
+    x = as_tensor(z, "z").to(_DTYPE)
+    if x.ndim != 3:
+        raise ValueError(f"z must be (B, T, D); got shape {tuple(x.shape)}")
+    valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else (
+        _as_mask(mask, "mask", tuple(x.shape[:2]), x.device))
+    if not bool(valid.any(-1).all()):
+        raise ValueError("every prompt needs at least one real token (a mask row is all zeros)")
+    norms = x.norm(dim=-1)
+    real_norms = torch.where(valid, norms, torch.full_like(norms, float("nan")))
+    median = real_norms.nanquantile(0.5, dim=-1)  # the mean of the middle two for even counts
+    top = torch.where(valid, norms, torch.full_like(norms, -1.0)).argmax(-1)
+    rows = torch.arange(x.shape[0], device=x.device)
+    peak = norms[rows, top]
+    ratio = torch.where(median > 0, peak / torch.where(median > 0, median, torch.ones_like(median)),
+                        torch.where(peak > 0, torch.full_like(peak, float("inf")), torch.ones_like(peak)))
+    token = x[rows, top]
+    dimension = token.abs().argmax(-1)
+    share = torch.where(peak > 0, token[rows, dimension] ** 2 / torch.where(peak > 0, peak, torch.ones_like(peak)) ** 2,
+                        torch.zeros_like(peak))
+    position = top - valid.to(torch.long).argmax(-1)  # index among real tokens (padding on either side)
+    return DominantTokens(ratio, position, dimension, share)
+
+
 # --------------------------------------------------------------------------------------------
 # Augmentation-invariance metrics
 # --------------------------------------------------------------------------------------------

@@ -57,12 +57,13 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from inforidge.config.settings import LayerSuiteSettings
+from inforidge.config.settings import WITHOUT_FIRST, LayerSuiteSettings
 from inforidge.extract.token_states import StateReader, _pool
 from inforidge.info.layer_metrics import (
     curvature,
     dataset_entropy,
     dime,
+    dominant_tokens,
     effective_rank,
     infonce,
     lidar,
@@ -86,6 +87,43 @@ SUITE_METRICS = PROMPT_METRICS + DATASET_METRICS + AUGMENT_METRICS
 
 
 ENTROPY_METRICS = ("prompt_entropy", "prompt_entropy_normalized", "dataset_entropy", "lidar", "dime")
+
+
+MASSIVE_METRICS = ("massive_token_share", "massive_token_ratio", "massive_token_position", "massive_dimension")
+
+
+def exclude_positions(mask: Tensor, how: str, prefix: int = 0, suffix: int = 0) -> Tensor:
+    """(B, T) mask with positions taken out: "none"; "first" (each prompt's first real token);
+    "special" (its first ``prefix`` and last ``suffix`` real tokens, the tokenizer's additions).
+    Real tokens are contiguous (padding on one side)."""
+    if how == "none":
+        return mask
+    real = mask.bool()
+    lengths = real.sum(-1, keepdim=True)
+    rank = real.to(torch.long).cumsum(-1) - 1  # index among real tokens, on real positions
+    if how == "first":
+        prefix, suffix = 1, 0
+    elif how != "special":
+        raise ValueError(f"exclude_positions must be 'none', 'first' or 'special'; got {how!r}")
+    drop = (rank < prefix) | (rank >= lengths - suffix)
+    return (real & ~drop).to(mask.dtype)
+
+
+def _mode(values: np.ndarray) -> float:
+    if not len(values):
+        return float("nan")
+    uniq, count = np.unique(values, return_counts=True)
+    return float(uniq[np.argmax(count)])
+
+
+@dataclass
+class _Variant:
+    """Running sums of the per-prompt metrics and the pooled reservoir of one position mask."""
+
+    excluded: str
+    sums: dict
+    counts: dict
+    reservoir: _Reservoir
 
 
 @dataclass
@@ -175,45 +213,69 @@ def _run_stream(
     total: int | None,
     progress: bool,
     desc: str,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], _Reservoir, int, int]:
+) -> tuple[list[_Variant], dict[str, list], int, int]:
     """Stream (index, ids, payload) items through the model in batches.
 
-    Returns per-layer sums and counts of the per-prompt metrics, the reservoir of pooled
-    vectors, the number of prompts measured and the number skipped (too short).
+    Returns one :class:`_Variant` per position mask (the settings' own first, then "first"
+    excluded when ``compare_first_excluded``), the per-prompt dominant-token statistics per
+    layer (on all real tokens), the number of prompts measured and the number skipped (too short).
     """
     s = settings
     n1 = reader.n_layers + 1
-    sums = {m: np.zeros(n1) for m in PROMPT_METRICS}
-    counts = {m: np.zeros(n1) for m in PROMPT_METRICS}
-    res = _Reservoir(s.n_samples, s.seed)
+    prefix, suffix = (len(t) for t in reader.special_template()) if s.exclude_positions == "special" else (0, 0)
+
+    def variant(excluded: str) -> _Variant:
+        return _Variant(excluded, {m: np.zeros(n1) for m in PROMPT_METRICS}, {m: np.zeros(n1) for m in PROMPT_METRICS},
+                        _Reservoir(s.n_samples, s.seed))
+
+    variants = [variant(s.exclude_positions)]
+    if s.compare_first_excluded and s.exclude_positions == "none":
+        variants.append(variant("first"))
+    dominant: dict[str, list] = {k: [[] for _ in range(n1)] for k in ("ratio", "position", "dimension")}
     measured = skipped = 0
     batch: list[tuple[int, Sequence[int], object, float]] = []
 
     def flush():
         nonlocal measured
         hs, mask = reader.states([b[1] for b in batch])
-        pooled = []
+        keys = np.array([b[3] for b in batch])
+        masks = [exclude_positions(mask, v.excluded, prefix, suffix) for v in variants]
+        # Prompts that keep min_tokens after the exclusion (the main mask keeps them all).
+        kept = [m.sum(-1) >= s.min_tokens for m in masks]
+        pooled = [[] for _ in variants]
         for layer, h in enumerate(hs):
             z = h.to(torch.float64)
-            pe = prompt_entropy(z, mask, s.alpha, s.base)
-            vals = {
-                "prompt_entropy": pe.raw, "prompt_entropy_normalized": pe.normalized,
-                "effective_rank": effective_rank(z, mask), "curvature": curvature(z, mask),
-            }
-            for m, v in vals.items():
-                v = v.detach().cpu().numpy()
-                ok = np.isfinite(v)
-                sums[m][layer] += v[ok].sum()
-                counts[m][layer] += ok.sum()
-            pooled.append(_pool(z, mask).cpu())
-        res.add(np.array([b[3] for b in batch]), [b[0] for b in batch], torch.stack(pooled), [b[2] for b in batch])
+            dom = dominant_tokens(z, mask)
+            for k in dominant:
+                dominant[k][layer].append(getattr(dom, k).cpu().numpy())
+            for v, m, ok, out in zip(variants, masks, kept, pooled, strict=True):
+                zk, mk = z[ok], m[ok]
+                if not len(zk):
+                    continue
+                pe = prompt_entropy(zk, mk, s.alpha, s.base)
+                vals = {
+                    "prompt_entropy": pe.raw, "prompt_entropy_normalized": pe.normalized,
+                    "effective_rank": effective_rank(zk, mk), "curvature": curvature(zk, mk),
+                }
+                for name, val in vals.items():
+                    val = val.detach().cpu().numpy()
+                    fin = np.isfinite(val)
+                    v.sums[name][layer] += val[fin].sum()
+                    v.counts[name][layer] += fin.sum()
+                out.append(_pool(zk, mk).cpu())
+        for v, ok, out in zip(variants, kept, pooled, strict=True):
+            sel = ok.cpu().numpy()
+            if out:
+                v.reservoir.add(keys[sel], [b[0] for b, k in zip(batch, sel, strict=True) if k], torch.stack(out),
+                                [b[2] for b, k in zip(batch, sel, strict=True) if k])
         measured += len(batch)
         batch.clear()
 
+    draws = variants[0].reservoir  # keys come from the first variant's stream: same subset for all
     with _progress(total, desc, progress) as bar:
         for index, ids, payload in seqs:
             bar.update(1)
-            key = float(res.draw(1)[0])  # every prompt draws its key, skipped or not: batch-independent
+            key = float(draws.draw(1)[0])  # every prompt draws its key, skipped or not: batch-independent
             if len(ids) < s.min_tokens:
                 skipped += 1
                 continue
@@ -222,12 +284,33 @@ def _run_stream(
                 flush()
         if batch:
             flush()
-    return sums, counts, res, measured, skipped
+    dom = {k: [np.concatenate(v) if v else np.zeros(0) for v in per_layer] for k, per_layer in dominant.items()}
+    return variants, dom, measured, skipped
+
+
+def _massive_rows(base: dict, dom: dict, s: LayerSuiteSettings, n_layers: int) -> list[dict]:
+    """Per layer: the share of prompts with a dominant token (norm >= massive_ratio x the prompt's
+    median), the median ratio, and where it sits (most common real-token position and
+    dimension among those prompts; no such rows where no prompt has one)."""
+    rows = []
+    for layer in range(n_layers + 1):
+        ratio = dom["ratio"][layer]
+        hit = ratio >= s.massive_ratio
+        values = {
+            "massive_token_share": float(hit.mean()) if len(ratio) else float("nan"),
+            "massive_token_ratio": float(np.median(ratio)) if len(ratio) else float("nan"),
+            "massive_token_position": _mode(dom["position"][layer][hit]),
+            "massive_dimension": _mode(dom["dimension"][layer][hit]),
+        }
+        rows += [{**_row(base, m, layer, v, len(ratio), s, n_layers), "massive_ratio": s.massive_ratio}
+                 for m, v in values.items() if np.isfinite(v)]
+    return rows
 
 
 def _row(base: dict, metric: str, layer: int, value: float, n: int, s: LayerSuiteSettings, n_layers: int) -> dict:
     ent = metric in ENTROPY_METRICS
     return {
+        "excluded_positions": s.exclude_positions, "flag": None,
         **base, "metric": metric, "layer": layer, "value": float(value), "n_samples": int(n),
         "alpha": s.alpha if ent else None, "base": s.base if ent else None,
         "kernel": "linear" if ent else None, "n_permutations": s.n_permutations if metric == "dime" else None,
@@ -259,25 +342,39 @@ def measure_sequences(
     L = reader.n_layers
     payload = list(texts) if texts is not None else [None] * len(seqs)
     items = ((i, list(ids), payload[i]) for i, ids in enumerate(seqs))
-    sums, counts, res, measured, skipped = _run_stream(reader, items, s, len(seqs), progress, f"layers {split}")
+    variants, dom, measured, skipped = _run_stream(reader, items, s, len(seqs), progress, f"layers {split}")
     if measured < 2:
         raise _too_few(measured, skipped, s, split)
     base = {"step": step, "split": split, "seed": s.seed, "sigma": None, "final_norm": reader.final_norm,
             "label_view": None, "model": reader.model_name, "n_layers": L, "kind": reader.kind, **(extra or {})}
-    rows = []
-    for m in PROMPT_METRICS:
-        for layer in range(L + 1):
-            c = counts[m][layer]
-            rows.append(_row(base, m, layer, sums[m][layer] / c if c else float("nan"), c, s, L))
-    index, pooled, kept_texts = res.ordered()
+    rows = _massive_rows(base, dom, s, L)
+    massive = {r["layer"] for r in rows if r["metric"] == "massive_token_share" and r["value"] >= 0.5}
     dev = reader.device  # dataset-level metrics where the model runs (eigh of D x D on a GPU)
+    for v in variants:
+        vbase = {**base, "excluded_positions": v.excluded}
+        vrows = []
+        for m in PROMPT_METRICS:
+            for layer in range(L + 1):
+                c = v.counts[m][layer]
+                vrows.append(_row(vbase, m, layer, v.sums[m][layer] / c if c else float("nan"), c, s, L))
+        index, pooled, kept_texts = v.reservoir.ordered()
+        if pooled is not None and pooled.shape[1] >= 2:
+            pooled = pooled.to(dev)
+            n = pooled.shape[1]
+            de = dataset_entropy(pooled, s.alpha, s.base)
+            der = effective_rank(pooled)
+            for layer in range(L + 1):
+                vrows.append(_row(vbase, "dataset_entropy", layer, de[layer], n, s, L))
+                vrows.append(_row(vbase, "dataset_effective_rank", layer, der[layer], n, s, L))
+        for r in vrows:  # the excluded view is the check; the flag marks the curve it may distort
+            if v is not variants[0]:
+                r["metric"] += WITHOUT_FIRST
+            elif v.excluded == "none" and r["layer"] in massive:
+                r["flag"] = "massive_activation"
+        rows += vrows
+    index, pooled, kept_texts = variants[0].reservoir.ordered()
     pooled = pooled.to(dev)
     n = pooled.shape[1]
-    de = dataset_entropy(pooled, s.alpha, s.base)
-    der = effective_rank(pooled)
-    for layer in range(L + 1):
-        rows.append(_row(base, "dataset_entropy", layer, de[layer], n, s, L))
-        rows.append(_row(base, "dataset_effective_rank", layer, der[layer], n, s, L))
     if s.augment and texts is not None:
 
         aug = build_augmenter(p=s.augment_p)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inforidge.config.settings import WITHOUT_FIRST
 from inforidge.report.figures import new_figure, palette, write_figures
 from inforidge.report.markdown import base_units, markdown_table, table_units
 from inforidge.results.table import write_text_atomic
@@ -39,6 +40,64 @@ def _base_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[stress.isna()]
 
 
+MASSIVE_PREFIX = "massive_"
+
+
+def _is_side_metric(metric) -> bool:
+    """Dominant-token statistics and the without-first-token views: shown in their own section."""
+    m = str(metric)
+    return m.startswith(MASSIVE_PREFIX) or m.endswith(WITHOUT_FIRST)
+
+
+def _curves_differ(a: pd.Series, b: pd.Series, rtol: float = 0.05) -> bool:
+    """Whether two per-layer curves differ by more than ``rtol`` of the larger one's range (or level)."""
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    if both.empty:
+        return False
+    scale = max(float(both.to_numpy().max() - both.to_numpy().min()), float(both.abs().to_numpy().max()) * 0.1, 1e-12)
+    return float((both["a"] - both["b"]).abs().max()) > rtol * scale
+
+
+def dominant_token_lines(g: pd.DataFrame) -> list[str]:
+    """Report lines on tokens that dominate the norms (attention-sink "massive activations") and on
+    the curves measured without the first token, for one (model, step)."""
+    share = g[g["metric"] == "massive_token_share"].groupby("layer")["value"].mean()
+    if share.empty:
+        return []
+    hit = share[share >= 0.5]
+    if hit.empty:
+        return [f"No token dominates the norms (largest share of prompts with a token ≥ the threshold × its "
+                f"prompt's median norm: {share.max():.2f}).", ""]
+
+    def stat(metric):
+        v = g[(g["metric"] == metric) & g["layer"].isin(hit.index)]["value"]
+        return v.mode().iloc[0] if len(v) else None
+
+    ratio = g[(g["metric"] == "massive_token_ratio") & g["layer"].isin(hit.index)]["value"].median()
+    pos, dim = stat("massive_token_position"), stat("massive_dimension")
+    layers = ", ".join(str(int(x)) for x in hit.index)
+    lines = [f"**A single token dominates the norms** at layers {layers}: in at least half of the prompts one token's "
+             f"state is ≥ {_col(g, 'massive_ratio').dropna().iloc[0]:g}× the prompt's median token norm (median "
+             f"{ratio:.0f}×), most often real-token position {int(pos) if pos is not None else '?'}, dimension "
+             f"{int(dim) if dim is not None else '?'} (an attention-sink \"massive activation\"). Rows of those layers "
+             "carry flag `massive_activation`: token-level metrics there describe that one token more than the prompt.",
+             ""]
+    rows = []
+    for metric in ("prompt_entropy", "effective_rank", "dataset_entropy"):
+        a = g[g["metric"] == metric].groupby("layer")["value"].mean()
+        b = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer")["value"].mean()
+        if not b.empty and _curves_differ(a, b):
+            rows.append(metric)
+    if rows:
+        lines += [f"Without the first token the curves change ({', '.join(rows)}); both, by layer:", ""]
+        cols = {}
+        for metric in rows:
+            cols[metric] = g[g["metric"] == metric].groupby("layer")["value"].mean()
+            cols[metric + WITHOUT_FIRST] = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer")["value"].mean()
+        lines += [markdown_table(pd.DataFrame(cols).reset_index()), ""]
+    return lines
+
+
 def _curve_label(model, step) -> str:
     return str(model) if step is None or pd.isna(step) else f"{model} @ step {int(step)}"
 
@@ -59,10 +118,17 @@ def depth_figure(df: pd.DataFrame, metric: str):
     steps = sorted({s for (_, s), _ in groups if not pd.isna(s)})
     many_steps = len(steps) > 1
     colors = palette("viridis", np.linspace(0, 0.9, max(len(steps), 1))) if many_steps else None
+    alt = _base_rows(df)
+    alt = alt[alt["metric"] == metric + WITHOUT_FIRST]
     for i, ((model, step), g) in enumerate(groups):
         g = g.groupby("depth_fraction")["value"].mean().sort_index()
         c = colors[steps.index(step)] if many_steps and not pd.isna(step) else f"C{i % 10}"
         ax.plot(g.index, g.values, "-o", ms=3, color=c, label=_curve_label(model, step))
+        same = alt[(_col(alt, "model").astype(str) == model)
+                   & (pd.to_numeric(_col(alt, "step"), errors="coerce").fillna(-1) == (-1 if pd.isna(step) else step))]
+        other = same.groupby("depth_fraction")["value"].mean().sort_index()
+        if not other.empty and _curves_differ(g, other):  # a dominant first token changes the curve
+            ax.plot(other.index, other.values, "--", color=c, lw=1, label=f"{_curve_label(model, step)}, without first token")
     ax.set_xlabel("depth fraction (layer / L)")
     ax.set_ylabel(_unit(df, metric))
     ax.set_xlim(-0.02, 1.02)
@@ -103,7 +169,7 @@ def save_layer_figures(df: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """Every depth-fraction figure as PNG under ``folder``; returns name -> path."""
     if df.empty:
         return {}
-    present = set(_base_rows(df)["metric"])
+    present = {m for m in _base_rows(df)["metric"] if not _is_side_metric(m)}
     metrics = [m for m in ORDER if m in present]
     figs = {f"depth_{m}": (lambda m=m: depth_figure(df, m)) for m in metrics}
     for stress in sorted(set(_col(df, "stress").dropna())):
@@ -156,7 +222,9 @@ def write_layers_report(
     if len(base):
         base = base.assign(_model=_col(base, "model").astype(str), _step=pd.to_numeric(_col(base, "step"), errors="coerce"))
         for (model, step), g in base.groupby(["_model", "_step"], dropna=False, sort=True):
-            lines += [f"## {_curve_label(model, step)}", "", markdown_table(_wide(g)), ""]
+            main = g[~g["metric"].map(_is_side_metric)]
+            lines += [f"## {_curve_label(model, step)}", "", markdown_table(_wide(main)), ""]
+            lines += dominant_token_lines(g)
     for name, p in figures.items():
         if name.startswith("depth_"):
             lines += [f"![{name}](figures/{p.name})", ""]
