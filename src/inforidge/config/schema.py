@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from inforidge.config.settings import (
     DTYPES,
@@ -147,9 +147,10 @@ class TrainingConfig:
     """Evaluate validation loss every this many steps (empty: once per epoch)."""
     save_steps: int = 100
     """Save a Trainer checkpoint every this many steps (resume restarts from the last)."""
-    threads: int = 0
-    """torch threads; 0 = torch's default (all cores: fastest on an idle machine, see
-    benchmarks/bench_threads.py); 1 is fastest when other processes share the cores."""
+    threads: int | Literal["auto"] = "auto"
+    """torch threads: "auto" = the cores other processes leave free when the run starts (all of
+    them on an idle machine, fewer on a busy one; benchmarks/bench_threads.py), 0 = torch's
+    default (all cores), or a number. The choice is recorded in env.json."""
     seed: int = 0
     """Trainer seed (data order, initialisation of new heads)."""
     report_to: str = "none"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
+import time
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -54,8 +57,77 @@ def _blas_summary(torch) -> str:
     return "unknown"
 
 
-def set_threads(n: int | None) -> int:
-    """Set torch's intra-op threads (None leaves it); returns the count in force."""
-    if n:
-        torch.set_num_threads(int(n))
-    return torch.get_num_threads()
+def _cpu_times(cpus: set[int]) -> tuple[float, float] | None:
+    """(busy, total) jiffies summed over ``cpus`` from /proc/stat; None where it cannot be read."""
+    try:
+        lines = open("/proc/stat").read().splitlines()
+    except OSError:
+        return None
+    busy = total = 0.0
+    for line in lines:
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        values = [float(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        total += sum(values)
+        busy += sum(values) - values[3] - values[4]
+    return (busy, total) if total else None
+
+
+def busy_cores(interval: float = 0.3) -> float | None:
+    """How many of this process's cores other work keeps busy now (two reads of /proc/stat
+    ``interval`` seconds apart, while this process sleeps); None off Linux."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(_cores()))
+    first = _cpu_times(cpus)
+    if first is None:
+        return None
+    time.sleep(interval)
+    second = _cpu_times(cpus)
+    if second is None or second[1] <= first[1]:
+        return None
+    return len(cpus) * (second[0] - first[0]) / (second[1] - first[1])
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The torch thread count of a run and how it was chosen (recorded in env.json)."""
+
+    torch_threads: int
+    threads_setting: int | str
+    cores: int
+    busy_cores: float | None
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def choose_threads(setting: int | str | None, *, busy: float | None = None, cores: int | None = None,
+                   limit: int | None = None) -> int:
+    """Threads for ``setting``: a positive int as given; 0 / None: torch's current count (all
+    cores by default); "auto": the ``cores`` that ``busy`` cores of other work leave free (rounded,
+    at least 1), at most ``limit`` (torch's current count). Oversubscribed cores make every thread
+    wait (benchmarks/bench_threads.py), so a busy machine gets fewer threads. ``busy`` None
+    (not measurable): torch's count."""
+    limit = torch.get_num_threads() if limit is None else limit
+    if setting in (None, 0):
+        return limit
+    if setting == "auto":
+        if busy is None:
+            return limit
+        cores = _cores() if cores is None else cores
+        return max(1, min(limit, math.floor(cores - busy + 0.5)))
+    if isinstance(setting, int) and not isinstance(setting, bool) and setting > 0:
+        return setting
+    raise ValueError(f"threads must be 'auto', 0 (torch's default) or a positive number; got {setting!r}")
+
+
+def set_threads(setting: int | str | None) -> ThreadChoice:
+    """Set torch's intra-op threads from ``setting`` (see :func:`choose_threads`)."""
+    busy = busy_cores() if setting == "auto" else None
+    n = choose_threads(setting, busy=busy)
+    torch.set_num_threads(n)
+    return ThreadChoice(n, setting if setting is not None else 0, _cores(), None if busy is None else round(busy, 2))

@@ -124,12 +124,14 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     run_dir = config.run_dir
     main = is_main_process()
     threads = set_threads(config.training.threads)
+    log.info("torch threads: %d (%s; %s of %d cores busy at the start)", threads.torch_threads,
+             threads.threads_setting, threads.busy_cores, threads.cores)
     if main:  # under `accelerate launch` every rank runs this function; one writes the files
         _check_resume(config, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
         (run_dir / "env.json").write_text(json.dumps(
-            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, "torch_threads": threads},
+            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, **threads.record()},
             indent=2))
 
     task = build_task(config)
