@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from inforidge.config.settings import (
+    CLUTRR_NAMES,
     DTYPES,
     MULTI_TOKEN_POLICIES,
+    RENDERINGS,
     GenerationSettings,
     LayerSuiteSettings,
     MeasureSettings,
@@ -43,6 +45,11 @@ class TaskConfig:
     """arithmetic: modulus p of the training / in-distribution data."""
     ood_moduli: list[int] = field(default_factory=lambda: [m for m in range(5, 21) if m != 13])
     """arithmetic: moduli of the out-of-distribution test split (must exclude train_modulus)."""
+    rendering: str = "auto"
+    """arithmetic: how values are written so that every target is one distinct token: 'words' (S6 / N42, the
+    from-scratch model's), 'letters' (signal values as capital letters A.., noise as numbers: "B 42 D 88 ... ?"
+    -> " G"), 'auto' = words for the from-scratch word tokenizer, else the first of words, letters whose every
+    target value is one distinct token of the model's tokenizer (an explicit choice is checked the same way)."""
     n_train: int = 10_000
     """Training samples."""
     n_validation: int = 2_000
@@ -68,8 +75,16 @@ class TaskConfig:
     """clutrr generator: chain lengths k of test_ood (disjoint from clutrr_id_lengths)."""
     clutrr_noise: str = "none"
     """clutrr generator: extra facts per story: none | supporting | irrelevant | disconnected (CLUTRR tasks 1-4)."""
+    clutrr_names: str = "brackets"
+    """clutrr: names in the story: 'brackets' ([Jason], as in the CLUTRR data and the paper's prompt), 'plain'
+    (Jason), 'auto' = plain for a pretrained model (model.name_or_path), brackets from scratch. The query
+    names are plain either way."""
 
     def __post_init__(self) -> None:
+        if self.rendering != "auto" and self.rendering not in RENDERINGS:
+            raise ValueError(f"task.rendering must be 'auto' or one of {RENDERINGS}; got {self.rendering!r}")
+        if self.clutrr_names != "auto" and self.clutrr_names not in CLUTRR_NAMES:
+            raise ValueError(f"task.clutrr_names must be 'auto' or one of {CLUTRR_NAMES}; got {self.clutrr_names!r}")
         if self.multi_token_target not in MULTI_TOKEN_POLICIES:
             raise ValueError(
                 f"task.multi_token_target must be one of {MULTI_TOKEN_POLICIES}; got {self.multi_token_target!r}"

@@ -168,6 +168,14 @@ class MeasureSettings:
         return {"sigma": self.sigma} if self.kernel == "gaussian" else {}
 
 
+# How the synthetic task writes its values (tasks/synthetic.py); the config adds "auto".
+RENDERINGS = ("words", "letters")
+
+
+# CLUTRR story names: "[Jason]" as in the CLUTRR data and the paper's prompt, or "Jason"; the config adds "auto".
+CLUTRR_NAMES = ("brackets", "plain")
+
+
 # Targets longer than one token: "error" stops; "first" keeps the first token unless two distinct
 # targets then share it (an error naming them); "first_allow_collisions" merges them with a warning.
 MULTI_TOKEN_POLICIES = ("first", "first_allow_collisions", "error")
