@@ -96,3 +96,6 @@ def test_real_clutrr_relations_in_smollm2_collide_and_are_listed(smollm2_tokeniz
     assert message.startswith("4 first token(s) are shared by distinct targets")
     for pair in ("' father' / ' father-in-law' -> 'Ġfather'", "' son' / ' son-in-law' -> 'Ġson'"):
         assert pair in message
+    assert "task.multi_token_target=whole" in message
+    # 'whole' keeps every relation apart: no error, the first tokens for extraction
+    assert target_token_ids(smollm2_tokenizer, targets, "whole").shape == (len(targets),)

@@ -19,6 +19,7 @@ from inforidge.config.settings import (
     LayerSuiteSettings,
     MeasureSettings,
     SequenceInfoSettings,
+    check_whole_target_label,
 )
 
 
@@ -34,7 +35,10 @@ class TaskConfig:
     multi_token_target: str = "first"
     """Targets longer than one token: 'first' keeps their first token (one warning counts them) and
     stops if two distinct targets then share a first token (e.g. 'father-in-law' and 'father');
-    'first_allow_collisions' merges such targets into one class with a warning; 'error' stops."""
+    'first_allow_collisions' merges such targets into one class with a warning; 'error' stops; 'whole' keeps
+    the whole target: training predicts all its tokens, the information is measured against the sequence of
+    its token embeddings (sequence kernel; needs tracking.measure.label_view=token_embedding) and the early-exit
+    accuracy is that of its first token."""
     validation_fraction: float = 0.1
     """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation;
     clutrr / ecqa without a validation file: share of the train rows (clutrr: or validation rows) cut off for it."""
@@ -220,6 +224,9 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
+
+    def __post_init__(self) -> None:
+        check_whole_target_label(self.task.multi_token_target, self.tracking.measure.label_view)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
