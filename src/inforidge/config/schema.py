@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from inforidge.config.settings import (
+    CLUTRR_NAMES,
     DTYPES,
     MULTI_TOKEN_POLICIES,
+    RENDERINGS,
     GenerationSettings,
     LayerSuiteSettings,
     MeasureSettings,
     SequenceInfoSettings,
+    check_whole_target_label,
 )
 
 
@@ -32,7 +35,10 @@ class TaskConfig:
     multi_token_target: str = "first"
     """Targets longer than one token: 'first' keeps their first token (one warning counts them) and
     stops if two distinct targets then share a first token (e.g. 'father-in-law' and 'father');
-    'first_allow_collisions' merges such targets into one class with a warning; 'error' stops."""
+    'first_allow_collisions' merges such targets into one class with a warning; 'error' stops; 'whole' keeps
+    the whole target: training predicts all its tokens, the information is measured against the sequence of
+    its token embeddings (sequence kernel; needs tracking.measure.label_view=token_embedding) and the early-exit
+    accuracy is that of its first token."""
     validation_fraction: float = 0.1
     """jsonl without a "set" field: share of the id lines drawn (seeded by task.seed) for validation;
     clutrr / ecqa without a validation file: share of the train rows (clutrr: or validation rows) cut off for it."""
@@ -43,6 +49,11 @@ class TaskConfig:
     """arithmetic: modulus p of the training / in-distribution data."""
     ood_moduli: list[int] = field(default_factory=lambda: [m for m in range(5, 21) if m != 13])
     """arithmetic: moduli of the out-of-distribution test split (must exclude train_modulus)."""
+    rendering: str = "auto"
+    """arithmetic: how values are written so that every target is one distinct token: 'words' (S6 / N42, the
+    from-scratch model's), 'letters' (signal values as capital letters A.., noise as numbers: "B 42 D 88 ... ?"
+    -> " G"), 'auto' = words for the from-scratch word tokenizer, else the first of words, letters whose every
+    target value is one distinct token of the model's tokenizer (an explicit choice is checked the same way)."""
     n_train: int = 10_000
     """Training samples."""
     n_validation: int = 2_000
@@ -68,8 +79,16 @@ class TaskConfig:
     """clutrr generator: chain lengths k of test_ood (disjoint from clutrr_id_lengths)."""
     clutrr_noise: str = "none"
     """clutrr generator: extra facts per story: none | supporting | irrelevant | disconnected (CLUTRR tasks 1-4)."""
+    clutrr_names: str = "brackets"
+    """clutrr: names in the story: 'brackets' ([Jason], as in the CLUTRR data and the paper's prompt), 'plain'
+    (Jason), 'auto' = plain for a pretrained model (model.name_or_path), brackets from scratch. The query
+    names are plain either way."""
 
     def __post_init__(self) -> None:
+        if self.rendering != "auto" and self.rendering not in RENDERINGS:
+            raise ValueError(f"task.rendering must be 'auto' or one of {RENDERINGS}; got {self.rendering!r}")
+        if self.clutrr_names != "auto" and self.clutrr_names not in CLUTRR_NAMES:
+            raise ValueError(f"task.clutrr_names must be 'auto' or one of {CLUTRR_NAMES}; got {self.clutrr_names!r}")
         if self.multi_token_target not in MULTI_TOKEN_POLICIES:
             raise ValueError(
                 f"task.multi_token_target must be one of {MULTI_TOKEN_POLICIES}; got {self.multi_token_target!r}"
@@ -206,6 +225,9 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
+
+    def __post_init__(self) -> None:
+        check_whole_target_label(self.task.multi_token_target, self.tracking.measure.label_view)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -192,6 +192,29 @@ class MeasureSettings:
         return {"sigma": self.sigma} if self.kernel == "gaussian" else {}
 
 
+# How the synthetic task writes its values (tasks/synthetic.py); the config adds "auto".
+RENDERINGS = ("words", "letters")
+
+
+# CLUTRR story names: "[Jason]" as in the CLUTRR data and the paper's prompt, or "Jason"; the config adds "auto".
+CLUTRR_NAMES = ("brackets", "plain")
+
+
 # Targets longer than one token: "error" stops; "first" keeps the first token unless two distinct
-# targets then share it (an error naming them); "first_allow_collisions" merges them with a warning.
-MULTI_TOKEN_POLICIES = ("first", "first_allow_collisions", "error")
+# targets then share it (an error naming them); "first_allow_collisions" merges them with a warning;
+# "whole" keeps the whole target: trained on every token, measured with the sequence kernel over
+# the target's token embeddings.
+MULTI_TOKEN_POLICIES = ("first", "first_allow_collisions", "error", "whole")
+
+
+WHOLE = "whole"
+
+
+def check_whole_target_label(multi_token_target: str, label_view: str) -> None:
+    """``whole`` measures against the target's token embeddings; the embedding-output view (token
+    plus position embedding at the target's position) exists for its first token only."""
+    if multi_token_target == WHOLE and label_view != "token_embedding":
+        raise ValueError(
+            f"task.multi_token_target=whole measures the information against the whole target's token embeddings, "
+            f"but tracking.measure.label_view={label_view!r}; set tracking.measure.label_view=token_embedding"
+        )

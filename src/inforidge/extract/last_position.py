@@ -29,6 +29,9 @@ class LayerStates:
     labels: {label view: (B, D)} embedding of the true next token.
     early_exit: (L+1, B) arg-max token of final norm + LM head applied to each layer.
     target_ids: (B,) true next-token ids.
+    label_tokens: (B, T, D) input-token embeddings of every token of the whole target, padded,
+        and label_mask: (B, T) True at its real tokens; only for the ``whole`` multi-token
+        policy (set by the Evaluator; None otherwise, and :meth:`concat` does not carry them).
     """
 
     hidden: Tensor
@@ -36,6 +39,8 @@ class LayerStates:
     labels: dict[str, Tensor]
     early_exit: Tensor
     target_ids: Tensor
+    label_tokens: Tensor | None = None
+    label_mask: Tensor | None = None
 
     def stack(self, final_norm: str = "post") -> Tensor:
         """(L+1, B, D) layers 0..L in the chosen final-norm view."""

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ._validate import as_tensor, check_finite
-from .kernels import _power_of_two_scale, l2_normalize, median_bandwidth
+from .kernels import _power_of_two_scale, gram_matrix, l2_normalize, median_bandwidth
 
 DEFAULT_MAX_ELEMENTS = 1 << 24  # 16 M entries of the token Gram per chunk (128 MiB in float64)
 MEDIAN_MAX_TOKENS = 4096  # tokens used by sigma="median" (a strided subsample beyond this)
@@ -131,6 +131,30 @@ def sequence_gram(
     if check_psd:
         check_positive_semidefinite(out, "sequence Gram", tol=psd_tol)
     return out
+
+
+def mean_embedding_gram(embeddings, mask, kernel: str = "gaussian", **kernel_kw) -> Tensor:
+    """(N, N) Gram K_ij = mean_a mean_b k(y_ia, y_jb) of N variable-length token sets for any
+    kernel k of :func:`~inforidge.info.gram_matrix` (the kernel mean embeddings' inner product).
+
+    embeddings: (N, T_max, D) padded token embeddings; mask: (N, T_max), True at real tokens.
+    The Gaussian kernel is :func:`sequence_gram` (``sigma``, ``normalize`` from ``kernel_kw``);
+    another kernel builds the (M, M) Gram of all M real tokens at once (M is a few hundred for a
+    measurement subsample) and averages it per pair of sets. With one token per set, K is
+    ``gram_matrix`` of those tokens.
+    """
+    if kernel == "gaussian":
+        return sequence_gram(embeddings, mask, sigma=kernel_kw.get("sigma", 1.0),
+                             normalize=kernel_kw.get("normalize", True))
+    emb, mask = _check_inputs(embeddings, mask)
+    lengths = mask.sum(1)
+    tokens = emb.to(torch.float64)[mask]  # (M, D), sample-major
+    n, m = emb.shape[0], tokens.shape[0]
+    owner = torch.repeat_interleave(torch.arange(n, device=emb.device), lengths)
+    weights = torch.zeros(n, m, dtype=torch.float64, device=emb.device)
+    weights[owner, torch.arange(m, device=emb.device)] = 1.0 / lengths[owner].to(torch.float64)
+    out = weights @ gram_matrix(tokens, kernel, **kernel_kw) @ weights.T
+    return 0.5 * (out + out.T)
 
 
 def check_positive_semidefinite(k: Tensor, name: str = "K", tol: float = 1e-8) -> float:

@@ -15,9 +15,11 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from inforidge.config.settings import MeasureSettings
+from inforidge.config.settings import WHOLE, MeasureSettings, check_whole_target_label
+from inforidge.extract.generated import target_embeddings
 from inforidge.extract.last_position import LayerStates, extract_batched
-from inforidge.info import estimate_information
+from inforidge.info import estimate_information, gram_matrix, information_from_grams
+from inforidge.info.sequence_kernel import mean_embedding_gram
 from inforidge.measure.rows import (
     EARLY_EXIT_ACCURACY,
     INCREMENTAL_GAIN,
@@ -113,6 +115,10 @@ class Evaluator:
     The subsamples are drawn once, so every checkpoint is measured on the same samples:
     ``record_indices[split][seed]`` holds the (n_samples,) indices into ``records[split]``.
     ``multi_token_target``: policy for targets longer than one token (see :func:`target_token_ids`).
+    Under 'whole' the label of a sample is its whole target: the label Gram is the sequence
+    (mean-embedding) kernel over the target's token embeddings (:meth:`label_gram`), and the
+    early-exit accuracy is that of the target's FIRST token (two targets sharing it, e.g.
+    'father' and 'father-in-law', both count as right when it is predicted).
     ``allow_unknown_tokens``: measure prompts that are mostly the tokenizer's unknown token
     (otherwise an error above 50 %, a warning above 5 %; see :func:`check_unknown_tokens`).
     """
@@ -121,6 +127,8 @@ class Evaluator:
                  multi_token_target: str = "error", *, allow_unknown_tokens: bool = False):
         self.tokenizer = tokenizer
         self.settings = settings or MeasureSettings()
+        check_whole_target_label(multi_token_target, self.settings.label_view)
+        self.whole = multi_token_target == WHOLE
         self.records: dict[str, list[dict]] = {}
         self.record_indices: dict[str, dict[int, np.ndarray]] = {}
         self.splits = {}
@@ -142,6 +150,7 @@ class Evaluator:
             check_unknown_tokens(tokenizer, prompts, f"prompts of split {name!r}", allow=allow_unknown_tokens)
             self.splits[name] = {
                 "prompts": prompts,
+                "target_texts": [records[i]["target"] for i in pool],
                 "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool], multi_token_target),
                 "subsets": {s: torch.tensor([where[int(i)] for i in idx]) for s, idx in subsets.items()},
                 # tokens per prompt as extraction sees it: the target's position
@@ -167,11 +176,28 @@ class Evaluator:
         return [r for i, r in enumerate(self.records[split]) if i not in chosen]
 
     def extract(self, parts: ModelParts) -> dict[str, LayerStates]:
-        """Split -> the states of every pooled sample (one forward pass per batch)."""
-        return {
+        """Split -> the states of every pooled sample (one forward pass per batch); under
+        'whole' with the token embeddings of every target token (``label_tokens``)."""
+        states = {
             name: extract_batched(parts, self.tokenizer, sp["prompts"], sp["targets"], self.settings.batch_size)
             for name, sp in self.splits.items()
         }
+        if self.whole:
+            for name, sp in self.splits.items():
+                states[name].label_tokens, states[name].label_mask, _ = target_embeddings(
+                    parts, self.tokenizer, sp["target_texts"])
+        return states
+
+    def label_gram(self, states: LayerStates, idx: torch.Tensor, kernel: str, **kernel_kw) -> torch.Tensor:
+        """(n, n) label Gram of the samples at positions ``idx`` (n,) of ``states``: ``kernel`` on
+        the label view's (n, D) first-token embeddings, or under 'whole' the mean-embedding
+        (sequence) kernel over each whole target's (T, D) token embeddings."""
+        if not self.whole:
+            return gram_matrix(states.labels[self.settings.label_view][idx], kernel, **kernel_kw)
+        if states.label_tokens is None:
+            raise ValueError("these states hold no whole-target embeddings (multi_token_target=whole); "
+                             "extract them with Evaluator.extract")
+        return mean_embedding_gram(states.label_tokens[idx], states.label_mask[idx], kernel, **kernel_kw)
 
     def measure(self, parts: ModelParts, step: int) -> list[dict]:
         """All rows for one model state at training step ``step``: ``rows(extract(parts), step)``."""
@@ -204,19 +230,29 @@ class Evaluator:
             stacks = {PREDICTIVE_INFORMATION: (*s.views_stacked(st.final_norm_views), 0)}
             if not predictive_only:  # gains start at layer 1: block l's gain over layer l - 1
                 stacks[INCREMENTAL_GAIN] = (*s.views_stacked(st.final_norm_views, deltas=True), 1)
-            stratify = label_carries_position(s.labels[st.label_view], s.target_ids, sp["lengths"])
+            # whole targets are labelled by token embeddings alone: no position to stratify on
+            stratify = not self.whole and label_carries_position(s.labels[st.label_view], s.target_ids, sp["lengths"])
             for seed, idx in sp["subsets"].items():
                 y = s.labels[st.label_view][idx]
+                ky = self.label_gram(s, idx, st.kernel, **st.kernel_kw()) if self.whole else None
                 groups = sp["lengths"][idx] if stratify and sp["lengths"][idx].unique().numel() > 1 else None
                 common = {**base, "split": split, "seed": seed,
                           "null": NULL_PLAIN if groups is None else NULL_WITHIN_LENGTH}
+                if self.whole:
+                    common["target_kernel"] = f"sequence_mean_{st.kernel}"
                 if groups is not None:
                     _warn_if_weak(groups, split, seed)
                 for metric, (x, index, first_layer) in stacks.items():
-                    est = estimate_information(
-                        x[:, idx], y, alpha=st.alpha, base=st.base, kernel=st.kernel,
-                        n_permutations=st.n_permutations, seed=seed, groups=groups, **st.kernel_kw(),
-                    )
+                    if ky is None:
+                        est = estimate_information(
+                            x[:, idx], y, alpha=st.alpha, base=st.base, kernel=st.kernel,
+                            n_permutations=st.n_permutations, seed=seed, groups=groups, **st.kernel_kw(),
+                        )
+                    else:
+                        est = information_from_grams(
+                            gram_matrix(x[:, idx], st.kernel, **st.kernel_kw()), ky, alpha=st.alpha, base=st.base,
+                            n_permutations=st.n_permutations, seed=seed, groups=groups,
+                        )
                     entropies = metric == PREDICTIVE_INFORMATION and not predictive_only
                     new = estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
                                         entropy_y=LABEL_ENTROPY if entropies else None)

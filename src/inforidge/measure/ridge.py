@@ -54,10 +54,10 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
         s = states[split]
         idx = evaluator.positions(split, seed)
         x, index = s.views_stacked(st.final_norm_views)
-        x, y = x[:, idx], s.labels[st.label_view][idx]
+        x = x[:, idx]
         for sigma in ridge_sigmas(st):
             kw = dict(kernel_kw) if sigma is None else {"sigma": sigma}
-            kx, ky = gram_matrix(x, st.kernel, **kw), gram_matrix(y, st.kernel, **kw)
+            kx, ky = gram_matrix(x, st.kernel, **kw), evaluator.label_gram(s, idx, st.kernel, **kw)
             by_view = ridge_statistics_views(kx, ky, index, n_boot=n_boot, confidence=confidence,
                                              n_permutations=perms, draw_permutations=draws, seed=seed,
                                              alpha=st.alpha, base=st.base)

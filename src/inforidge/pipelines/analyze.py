@@ -53,7 +53,7 @@ from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.results.table import ResultsTable
 from inforidge.tasks.base import TaskData
-from inforidge.tasks.registry import build_task
+from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import build_word_tokenizer, one_multi_token_warning
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,8 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
         tokenizer = load_tokenizer(run_dir / "model", trust_remote_code=config.model.trust_remote_code)
     else:  # the task's word tokenizer, rebuilt exactly as the run built it
         tokenizer = build_word_tokenizer(task.vocabulary)
+    if renders_for_tokenizer(config):  # as the run wrote it: for the model's tokenizer
+        task = build_task(config, tokenizer)
     with one_multi_token_warning():
         evaluator = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
                               config.tracking.measure, multi_token_target=config.task.multi_token_target)

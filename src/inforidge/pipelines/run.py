@@ -36,7 +36,7 @@ from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.results.table import ResultsTable
-from inforidge.tasks.registry import build_task
+from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import (
     collator,
     one_multi_token_warning,
@@ -136,6 +136,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
 
     task = build_task(config)
     model, tokenizer, _ = load_for_run(config.model, task)
+    if renders_for_tokenizer(config):  # values written as single tokens of the model's tokenizer
+        task = build_task(config, tokenizer)
     paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
     policy = config.task.multi_token_target
     table = ResultsTable(run_dir)

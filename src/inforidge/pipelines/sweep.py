@@ -275,8 +275,11 @@ def sweep_target(
     tokenizer = (str(own) if own else None) or config.model.name_or_path or hub_name
     out_dir = Path(out) if out else (folder / "sweep" if is_dir else Path(config.output_dir) / f"sweep-{Path(target).name}")
     model_kwargs = config.model.from_pretrained_kwargs()
+    # the arithmetic task writes its values for the tokenizer (task.rendering; words for a word tokenizer)
+    task_tokenizer = (load_tokenizer(tokenizer, trust_remote_code=config.model.trust_remote_code)
+                      if config.task.name == "arithmetic" and tokenizer else None)
     result = sweep(
-        ckpts, build_task(config), config.tracking.measure, out_dir, tokenizer=tokenizer,
+        ckpts, build_task(config, task_tokenizer), config.tracking.measure, out_dir, tokenizer=tokenizer,
         multi_token_target=config.task.multi_token_target, model_kwargs=model_kwargs,
         block_path=config.model.block_path, final_norm_path=config.model.final_norm_path, progress=progress,
     )

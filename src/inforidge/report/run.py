@@ -238,6 +238,8 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
     ridges = ridge_table(df)
     lines_verdict, summary = verdict(ridges, final_step, n_layers)
     ms = config.tracking.measure
+    whole_target_note = (" of every token of the whole target, compared by the sequence kernel (mean pairwise "
+                         "kernel); early-exit accuracy scores the target's first token")
     units = "bits" if ms.base == 2 else f"log base {ms.base}"
     model = config.model.name_or_path or (
         f"GPT-2 trained from scratch (L={config.model.n_layer}, d={config.model.n_embd}, heads={config.model.n_head})")
@@ -249,7 +251,8 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         f"- measurement: matrix-based Rényi MI, α={ms.alpha}, {ms.kernel} kernel (σ={ms.sigma}), "
         f"rows L2-normalised, values in {units}; N={ms.n_samples} samples × {len(ms.seeds)} seeds "
         f"{list(ms.seeds)}; permutation null with {ms.n_permutations} draws per subsample",
-        f"- label embedding y: {ms.label_view}; layers 0..{n_layers} (0 = embedding output); "
+        f"- label embedding y: {ms.label_view}"
+        f"{whole_target_note if config.task.multi_token_target == 'whole' else ''}; layers 0..{n_layers} (0 = embedding output); "
         "final-norm views: post (HF, last layer after the final norm) and pre (raw residual stream)",
         "- corrected = raw MI − mean of the permutation null (MI with the targets shuffled)."
         " Raw MI alone is biased by how spread out a representation is.",

@@ -9,7 +9,9 @@ Prompt (paper App. C.1), one record per CSV row::
 -> target ``" daughter"`` (the relation word with a leading space, so that BPE tokenizers see
 one word after ``Answer:``; the word-level tokenizer of the default model ignores the space).
 The names in the query are the row's ``query`` tuple ``(head, tail)`` without brackets and in
-that order; the answer is the row's ``target_text``, CLUTRR's direction: *the tail is the
+that order. The story keeps CLUTRR's (and the paper's prompt's) ``[Name]`` brackets unless
+``task.clutrr_names=plain`` (or ``auto`` with a pretrained model) drops them; the signal spans
+follow. The answer is the row's ``target_text``, CLUTRR's direction: *the tail is the
 head's <word>* (query (Ava, Cleo), daughter: Cleo is Ava's daughter). (The paper's own
 illustrative example reads the other way round; CLUTRR's data never does, and we keep it.)
 Words the model's tokenizer splits (e.g. ``son-in-law`` for GPT-2) follow
@@ -86,6 +88,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inforidge.config.settings import CLUTRR_NAMES
 from inforidge.tasks.base import TaskData, make_record
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl", ".json")
@@ -284,8 +287,39 @@ def path_length(edges: Sequence[Sequence[int]], source: int, target: int) -> int
 REQUIRED_COLUMNS = ("story", "query", "task_name")
 
 
-def clutrr_record(row: dict, split: str) -> dict:
-    """One official-schema row (HF or original release) as a prompt/target record."""
+_MENTION = re.compile(r"\[([^\[\]]+)\]")
+
+
+def story_names(story: str, names: str = "brackets") -> tuple[str, list[tuple[str, int, int]]]:
+    """The story with its ``[Name]`` mentions as ``names`` says ('brackets': kept, 'plain': the
+    brackets dropped) and each mention as (name, start, end), the character span of the mention
+    as written (with its brackets under 'brackets') in the returned story."""
+    if names not in CLUTRR_NAMES:
+        raise ValueError(f"names must be one of {CLUTRR_NAMES}; got {names!r}")
+    parts, mentions, at, pos = [], [], 0, 0
+    for m in _MENTION.finditer(story):
+        shown = m.group(0) if names == "brackets" else m.group(1)
+        parts += [story[pos:m.start()], shown]
+        at += m.start() - pos
+        mentions.append((m.group(1), at, at + len(shown)))
+        at += len(shown)
+        pos = m.end()
+    parts.append(story[pos:])
+    return "".join(parts), mentions
+
+
+def clutrr_names_for(requested: str, pretrained: bool) -> str:
+    """``task.clutrr_names`` resolved: 'auto' is plain for a pretrained model, brackets from scratch."""
+    if requested == "auto":
+        return "plain" if pretrained else "brackets"
+    if requested not in CLUTRR_NAMES:
+        raise ValueError(f"task.clutrr_names must be 'auto' or one of {CLUTRR_NAMES}; got {requested!r}")
+    return requested
+
+
+def clutrr_record(row: dict, split: str, names: str = "brackets") -> dict:
+    """One official-schema row (HF or original release) as a prompt/target record; ``names``:
+    how the story writes its people (:func:`story_names`)."""
     where = row.get("_where", "row")
     missing = [c for c in REQUIRED_COLUMNS if c not in row]
     if "target_text" not in row and "target" not in row:
@@ -308,11 +342,10 @@ def clutrr_record(row: dict, split: str) -> dict:
         edges = _literal(row["story_edges"], "story_edges", where)
         end = _literal(row.get("query_edge") or f"(0, {k})", "query_edge", where)
         k_eff = path_length(list(edges)[:k], int(end[0]), int(end[1]))
-    story = str(row["story"]).strip()
+    story, mentions = story_names(str(row["story"]).strip(), names)
     people = _chain_people(row, k) or {head, tail}
     start = PROMPT.index("{story}")
-    spans = [[start + m.start(), start + m.end()] for m in re.finditer(r"\[([^\[\]]+)\]", story)
-             if m.group(1) in people]
+    spans = [[start + a, start + b] for name, a, b in mentions if name in people]
     return make_record(
         clutrr_prompt(story, head, tail), " " + word, split,
         id=str(row.get("id", "")), task_name=f"task_{noise}.{k}", k=k, noise=noise, k_eff=k_eff,
@@ -332,9 +365,10 @@ def _chain_people(row: dict, k: int) -> set[str] | None:
 
 def clutrr_task_from_sets(
     sets: dict[str, pd.DataFrame], *, id_tasks: Sequence[str] | None = None, seed: int = 0,
-    validation_fraction: float = 0.1, name: str = "clutrr", metadata: dict | None = None,
+    validation_fraction: float = 0.1, name: str = "clutrr", metadata: dict | None = None, names: str = "brackets",
 ) -> TaskData:
-    """train / validation / test_id / test_ood records from frames by set (module doc: Splits)."""
+    """train / validation / test_id / test_ood records from frames by set (module doc: Splits);
+    ``names``: 'brackets' or 'plain' story names (:func:`story_names`)."""
     sets = dict(sets)
     where = (metadata or {}).get("source", "the CLUTRR data")
     for s, df in sets.items():
@@ -382,10 +416,10 @@ def clutrr_task_from_sets(
                "validation": [r for r, m in zip(pool, mask, strict=True) if m]}
         split_from = f"{have} rows cut into train/validation (seed {seed})"
     splits = {
-        "train": [clutrr_record(r, "id") for r in fit["train"]],
-        "validation": [clutrr_record(r, "id") for r in fit["validation"]],
-        "test_id": [clutrr_record(r, "id") for r in rows["test"] if r["task_name"] in chosen],
-        "test_ood": [clutrr_record(r, "ood") for r in rows["test"] if r["task_name"] not in chosen],
+        "train": [clutrr_record(r, "id", names) for r in fit["train"]],
+        "validation": [clutrr_record(r, "id", names) for r in fit["validation"]],
+        "test_id": [clutrr_record(r, "id", names) for r in rows["test"] if r["task_name"] in chosen],
+        "test_ood": [clutrr_record(r, "ood", names) for r in rows["test"] if r["task_name"] not in chosen],
     }
     present = sorted({r["task_name"] for r in rows["test"]})
     for s in ("test_id", "test_ood"):
@@ -398,18 +432,20 @@ def clutrr_task_from_sets(
     return TaskData(
         name=name, splits=splits, vocabulary=words_of(all_records),
         metadata={**(metadata or {}), "id_tasks": sorted(chosen), "id_tasks_from": id_from,
-                  "split_from": split_from},
+                  "split_from": split_from, "names": names},
     )
 
 
 def load_clutrr_task(
     path: str | Path, *, id_tasks: Sequence[str] | None = None, seed: int = 0, validation_fraction: float = 0.1,
+    names: str = "brackets",
 ) -> TaskData:
     """The CLUTRR task from official files (a config folder or one file; module doc)."""
     path = Path(path)
     sets = read_sets(path, set_column="task_split")
     return clutrr_task_from_sets(
         sets, id_tasks=id_tasks, seed=seed, validation_fraction=validation_fraction, name=f"clutrr:{path.name}",
+        names=names,
         metadata={"source": str(path), "sha256": file_digest(path)},
     )
 
@@ -792,9 +828,12 @@ def write_clutrr_files(folder: str | Path, spec: ClutrrGeneratorSpec | None = No
     return paths
 
 
-def build_clutrr_task(t) -> TaskData:
-    """The CLUTRR task from a ``TaskConfig``: generated, from a hub dataset, or from task.path."""
-    common = {"id_tasks": t.clutrr_id_tasks, "seed": t.seed, "validation_fraction": t.validation_fraction}
+def build_clutrr_task(t, *, pretrained: bool = False) -> TaskData:
+    """The CLUTRR task from a ``TaskConfig``: generated, from a hub dataset, or from task.path.
+    ``pretrained``: whether the model is a pretrained LM (``task.clutrr_names=auto`` then drops
+    the brackets)."""
+    common = {"id_tasks": t.clutrr_id_tasks, "seed": t.seed, "validation_fraction": t.validation_fraction,
+              "names": clutrr_names_for(getattr(t, "clutrr_names", "brackets"), pretrained)}
     if t.clutrr_generate:
         spec = ClutrrGeneratorSpec(
             n_train=t.n_train, n_validation=t.n_validation, n_test=t.n_test,

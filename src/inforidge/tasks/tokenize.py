@@ -13,7 +13,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
-from inforidge.config.settings import MULTI_TOKEN_POLICIES
+from inforidge.config.settings import MULTI_TOKEN_POLICIES, WHOLE
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def _check_collisions(tokenizer, by_first: dict[int, dict[tuple[int, ...], str]]
     if multi_token == "first_allow_collisions":
         log.warning("%s; measured as merged classes (task.multi_token_target=first_allow_collisions)", message)
         return
-    raise ValueError(f"{message}. Use targets whose first tokens differ (e.g. reword them), or set "
+    raise ValueError(f"{message}. Use targets whose first tokens differ (e.g. reword them), set "
+                     "task.multi_token_target=whole to measure against the whole targets, or "
                      "task.multi_token_target=first_allow_collisions to measure the merged classes")
 
 
@@ -76,8 +77,10 @@ def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "erro
     the first one; 'first' keeps its first token and logs one warning counting them, but
     raises when two distinct targets then share a first token (the label would merge two
     classes, e.g. 'father-in-law' and 'father' -> 'father'), naming the collisions;
-    'first_allow_collisions' merges them with a warning. A target that is the unknown token,
-    or no token at all, always raises.
+    'first_allow_collisions' merges them with a warning; 'whole' returns the first tokens
+    without a warning or a collision check (the label is the whole target, see
+    :func:`target_token_sequences`; the first token is what extraction appends and early exit
+    is scored on). A target that is the unknown token, or no token at all, always raises.
     """
     if multi_token not in MULTI_TOKEN_POLICIES:
         raise ValueError(f"multi_token must be one of {MULTI_TOKEN_POLICIES}; got {multi_token!r}")
@@ -90,7 +93,7 @@ def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "erro
                 f"target {t!r} tokenises to no token; give every record a non-empty target the "
                 f"tokenizer ({type(tokenizer).__name__}) can encode"
             )
-        if len(enc) > 1:
+        if len(enc) > 1 and multi_token != WHOLE:
             if multi_token == "error":
                 raise ValueError(
                     f"target {t!r} is {len(enc)} tokens {enc}, but the next-token analysis needs "
@@ -103,7 +106,8 @@ def target_token_ids(tokenizer, targets: Sequence[str], multi_token: str = "erro
             raise ValueError(f"target {t!r} is the unknown token; add it to the vocabulary")
         ids.append(enc[0])
         by_first.setdefault(enc[0], {}).setdefault(tuple(enc), t)
-    _check_collisions(tokenizer, by_first, multi_token)
+    if multi_token != WHOLE:
+        _check_collisions(tokenizer, by_first, multi_token)
     tally = _tally.get()
     if tally is not None:
         tally.affected += affected
@@ -143,19 +147,31 @@ def build_word_tokenizer(vocabulary: list[str]) -> PreTrainedTokenizerFast:
     )
 
 
+def target_token_sequences(tokenizer, targets: Sequence[str]) -> list[list[int]]:
+    """Every token id of each target, tokenised on its own (no special tokens), as
+    :func:`target_token_ids` reads it (which checks that none is empty or unknown)."""
+    target_token_ids(tokenizer, targets, WHOLE)
+    return [list(ids) for ids in tokenizer(list(targets), add_special_tokens=False)["input_ids"]]
+
+
 def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: str = "error") -> datasets.Dataset:
-    """input_ids = prompt + target token; labels = -100 except the target (loss on it only).
+    """input_ids = prompt + target token(s); labels = -100 except the target (loss on it only).
 
     ``multi_token_target``: policy for targets longer than one token (see
-    :func:`~inforidge.tasks.tokenize.target_token_ids`); 'first' trains on their first token.
+    :func:`~inforidge.tasks.tokenize.target_token_ids`); 'first' trains on their first token,
+    'whole' on every token of the target (teacher forced).
     """
-    target_ids = target_token_ids(tokenizer, [r["target"] for r in records], multi_token_target).tolist()
+    targets = [r["target"] for r in records]
+    if multi_token_target == WHOLE:
+        target_ids = target_token_sequences(tokenizer, targets)
+    else:
+        target_ids = [[t] for t in target_token_ids(tokenizer, targets, multi_token_target).tolist()]
     enc = tokenizer([r["prompt"] for r in records], add_special_tokens=True)
-    ids = [p + [t] for p, t in zip(enc["input_ids"], target_ids, strict=True)]
+    ids = [p + t for p, t in zip(enc["input_ids"], target_ids, strict=True)]
     return datasets.Dataset.from_dict({
         "input_ids": ids,
         "attention_mask": [[1] * len(i) for i in ids],
-        "labels": [[-100] * (len(i) - 1) + [i[-1]] for i in ids],
+        "labels": [[-100] * (len(i) - len(t)) + t for i, t in zip(ids, target_ids, strict=True)],
     })
 
 
