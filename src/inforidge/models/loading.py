@@ -126,6 +126,10 @@ def _from_pretrained(where: str, kind: str, source, **kw) -> tuple[PreTrainedMod
         cls = AutoModelForCausalLM if kind == "causal" else AutoModel
         return cls.from_pretrained(where, **kw), kind
     except OSError as e:
+        if Path(where).is_dir() and (Path(where) / "config.json").exists():
+            raise FileNotFoundError(f"model folder {where} has a config.json but its weights could not be read "
+                                    f"({e}); copy the weight files (model.safetensors or pytorch_model.bin, "
+                                    "or their shards) into it, or point to a complete checkpoint") from None
         if Path(where).exists():
             raise
         raise FileNotFoundError(
