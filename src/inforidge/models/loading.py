@@ -94,6 +94,9 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, padding_side: str = "l
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
+    if tokenizer.pad_token is None:
+        raise ValueError(f"the tokenizer ({type(tokenizer).__name__}) has no pad, eos or unk token to pad batches "
+                         "with; set one before passing it (tokenizer.pad_token = '<some token of its vocabulary>')")
     return tokenizer
 
 
