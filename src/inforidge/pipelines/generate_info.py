@@ -16,9 +16,9 @@ from inforidge.extract.generated import GeneratedStates, generate_with_states, t
 from inforidge.info.sequence_kernel import sequence_gram
 from inforidge.measure.sequence import sequence_information_rows
 from inforidge.models.parts import locate_parts
+from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.generation import save_generation_figures, write_generation_report
 from inforidge.results.table import ResultsTable
-from inforidge.pipelines.folders import check_output_folder
 from inforidge.tasks.stopwords import STOPWORDS_SOURCE
 from inforidge.tasks.tokenize import check_unknown_tokens
 
