@@ -360,7 +360,8 @@ def test_b29_unknown_model_kind(model_dir, texts, tmp_path):
 
 def test_b30_corrupt_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("task:\n  name: [arithmetic\n")
-    refused("run", tmp_path / "bad.yaml", match=r"config file .*bad.yaml is not valid YAML at line \d+")
+    refused("run", tmp_path / "bad.yaml", match=r"config file .*bad.yaml is not valid YAML at line 3, column 1")
+    refused("sweep", tmp_path, "--config", tmp_path / "bad.yaml", match=r"bad.yaml is not valid YAML at line 3")
 
 
 def test_b31_corrupt_yaml_in_a_set_value(tmp_path):
@@ -480,12 +481,22 @@ def test_b49_malformed_jsonl_line(tmp_path):
     refused(*demo_args(tmp_path, **{"task.name": "jsonl", "task.path": str(path)}), match="t.jsonl:1: not valid JSON")
 
 
-@pytest.mark.parametrize("command", ["run", "layers", "generate-info"])
+@pytest.mark.parametrize("command", ["run", "layers", "generate-info", "sweep"])
 def test_b50_output_folder_is_a_file(command, model_dir, texts, tmp_path):
     blocker = tmp_path / "taken"
     blocker.write_text("keep me")
     if command == "run":
         args = ["demo", "--set", f"output_dir={blocker}", "--set", "name=x"]
+    elif command == "sweep":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from conftest import _tiny_overrides
+
+        ckpt = tmp_path / "run" / "checkpoints" / "checkpoint-4"
+        ckpt.mkdir(parents=True)
+        for f in model_dir.iterdir():
+            (ckpt / f.name).write_bytes(f.read_bytes())
+        save_config(load_config(None, _tiny_overrides(tmp_path, "run")), tmp_path / "run" / "config.yaml")
+        args = ["sweep", tmp_path / "run", "--out", blocker / "sweep", "--quiet"]
     elif command == "layers":
         args = layers_args(model_dir, texts, blocker / "sub")
     else:
