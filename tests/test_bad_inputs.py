@@ -152,6 +152,14 @@ def test_b08_record_without_target(tok):
         Evaluator(tok, {"id": bad}, MeasureSettings(n_samples=4, seeds=[0]))
 
 
+def test_b08_record_without_target_generate_info(model_dir, tok):
+    from inforidge.pipelines.generate_info import generate_info
+
+    model = load(model_dir, tokenizer=tok).model
+    with pytest.raises(ValueError, match="record 1 has no prompt or target string"):
+        generate_info(model, tok, [{"prompt": "w1", "target": "w2"}, {"prompt": "w3"}], progress=False)
+
+
 def test_b09_target_missing_from_a_jsonl_line(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "w1 w2", "split": "id"}] * 3)
     refused(*demo_args(tmp_path, **{"task.name": "jsonl", "task.path": str(path)}),

@@ -52,8 +52,9 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
     st = info or SequenceInfoSettings()
     if len(records) < 2:
         raise ValueError(f"{len(records)} record(s): the information needs at least 2 samples (use more --n)")
-    if any(not isinstance(r.get(k), str) for r in records for k in ("prompt", "target")):
-        bad = next(i for i, r in enumerate(records) if not all(isinstance(r.get(k), str) for k in ("prompt", "target")))
+    bad = next((i for i, r in enumerate(records) if not all(isinstance(r.get(k), str) for k in ("prompt", "target"))),
+               None)
+    if bad is not None:
         raise ValueError(f"record {bad} has no prompt or target string ({sorted(records[bad])}); every record "
                          "needs both (see inforidge.tasks.multitoken)")
     out = check_output_folder(out_dir, "the generate-info output folder (--out)") if out_dir is not None else None
