@@ -183,6 +183,8 @@ def generate_info_cmd(
                                           "(default: about 6 evenly spaced)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: where the model loads)."),
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    allow_unknown_tokens: bool = typer.Option(False, "--allow-unknown-tokens", help="Measure texts even when most of "
+                                              "their tokens are the tokenizer's unknown token (otherwise an error)."),
     config: Path | None = typer.Option(None, "--config", help="YAML with model: (block_path, final_norm_path), "
                                        "generation: and info: sections, applied over the flags."),
     overrides: SetOpt = None,
@@ -195,8 +197,10 @@ def generate_info_cmd(
         from inforidge.pipelines.generate_info import generate_info
         from inforidge.tasks.multitoken import load_multitoken_task
 
-        bandwidth = sigma if sigma == "median" else float(sigma)
-        flags = {"generation": {"max_new_tokens": max_new_tokens or (k if task == "synthetic" else 50),
+        bandwidth = sigma if sigma == "median" else _number(sigma, "--sigma", "a positive number or 'median'")
+        default_t = k if task == "synthetic" else 50
+        flags = {"allow_unknown_tokens": allow_unknown_tokens,
+                 "generation": {"max_new_tokens": default_t if max_new_tokens is None else max_new_tokens,
                                 "do_sample": sample, "seed": seed, "batch_size": batch_size},
                  "info": {"n_permutations": n_permutations, "seed": seed, "sigma": bandwidth,
                           "target_sigma": bandwidth}}
@@ -207,7 +211,8 @@ def generate_info_cmd(
         parts = {"block_path": cfg.model.block_path, "final_norm_path": cfg.model.final_norm_path}
         lm, tokenizer, _ = load(model, kind="causal", device=device, dtype=dtype, **parts)
         res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen, info=cfg.info,
-                            plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet, **parts)
+                            plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet,
+                            allow_unknown_tokens=cfg.allow_unknown_tokens, **parts)
     s = res.summary
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {out / 'results.parquet'}")
@@ -215,8 +220,15 @@ def generate_info_cmd(
                f"[{s['wall_seconds']} s]")
 
 
-def _floats(text: str | None) -> list[float]:
-    return [float(v) for v in (text or "").split(",") if v.strip()]
+def _number(text: str, option: str, what: str = "a number") -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{option} must be {what}; got {text!r}") from None
+
+
+def _floats(text: str | None, option: str = "") -> list[float]:
+    return [_number(v, option, "a comma-separated list of numbers") for v in (text or "").split(",") if v.strip()]
 
 
 @app.command("layers")
@@ -251,6 +263,8 @@ def layers_cmd(
     device: str | None = typer.Option(None, help="cpu, cuda ... (default: cuda when available)."),
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
     figures: bool = typer.Option(True, help="Draw the depth-fraction figures."),
+    allow_unknown_tokens: bool = typer.Option(False, "--allow-unknown-tokens", help="Measure texts even when most of "
+                                              "their tokens are the tokenizer's unknown token (otherwise an error)."),
     config: Path | None = typer.Option(None, "--config", help="YAML with model: (block_path, final_norm_path) "
                                        "and suite: sections, applied over the flags (see `inforidge config`)."),
     overrides: SetOpt = None,
@@ -262,16 +276,17 @@ def layers_cmd(
     with boundary():
         from inforidge.pipelines.layers import run_layers
 
-        flags = {"suite": {"batch_size": batch_size, "max_length": max_length, "max_prompts": max_prompts,
+        flags = {"allow_unknown_tokens": allow_unknown_tokens,
+                 "suite": {"batch_size": batch_size, "max_length": max_length, "max_prompts": max_prompts,
                            "n_samples": n_samples, "alpha": alpha, "base": base, "seed": seed, "augment": augment,
                            "final_norm": final_norm}}
         cfg = load_command_config(LayersConfig, flags, config, overrides)
         res = run_layers(models, source, out, cfg.suite, block_path=cfg.model.block_path,
                          final_norm_path=cfg.model.final_norm_path, kind=kind, tokenizer=tokenizer, text_field=text_field,
-                         unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition),
-                         randomness=_floats(randomness), lengths=[int(v) for v in _floats(lengths)],
+                         unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition, "--repetition"),
+                         randomness=_floats(randomness, "--randomness"), lengths=[int(v) for v in _floats(lengths, "--lengths")],
                          sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,
-                         progress=not quiet)
+                         progress=not quiet, allow_unknown_tokens=cfg.allow_unknown_tokens)
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'} ({len(res.frame)} rows)")
     for n in res.notes:

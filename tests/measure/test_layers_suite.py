@@ -341,10 +341,12 @@ def test_run_layers_end_to_end_two_depths_checkpoints_probe_and_sublayers(model_
         f[cols].sort_values(cols[:3]).reset_index(drop=True), check_dtype=False)
     assert any("resumed: 1 of 2" in n for n in again.notes)
     assert set(pd.read_csv(tmp_path / "out" / "correlations.csv")["model"]) == {"gpt2", "bert"}
-    # Other settings start the folder over.
-    other = run_layers([model_dirs["gpt2"]], src, tmp_path / "out", LayerSuiteSettings(batch_size=4, augment=False),
-                       figures=False, progress=False)
-    assert set(other.frame["model"]) == {"gpt2"} and not (tmp_path / "out" / "correlations.csv").exists()
+    # Other settings are refused: the folder's tables are kept, byte for byte.
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="holds a layers run with other settings"):
+        run_layers([model_dirs["gpt2"]], src, tmp_path / "out", LayerSuiteSettings(batch_size=4, augment=False),
+                   figures=False, progress=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == kept
 
     # checkpoint sweep: a Trainer-style folder of checkpoint-<N>
     run = tmp_path / "run"

@@ -38,9 +38,17 @@ _Loader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str):
-    """``yaml.safe_load`` with YAML 1.2 floats (``1e-3`` -> 0.001)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+def parse_yaml(text: str, where: str = "YAML"):
+    """``yaml.safe_load`` with YAML 1.2 floats (``1e-3`` -> 0.001); malformed YAML is a
+    ``ConfigError`` naming ``where`` and the line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where} is not valid YAML{at}: {problem}; fix the syntax "
+                          "(quote values that hold ':' '[' or '{')") from None
 
 
 def _is_dataclass_type(tp) -> bool:
@@ -145,7 +153,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = parse_yaml(raw) if raw.strip() else None
+        node[parts[-1]] = parse_yaml(raw, f"the value of --set {item!r}") if raw.strip() else None
     return data
 
 
@@ -156,7 +164,7 @@ def read_yaml(path: str | Path | None, what: str = "sections") -> dict:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"config file {p} does not exist")
-    data = parse_yaml(p.read_text()) or {}
+    data = parse_yaml(p.read_text(), f"config file {p}") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p} must hold a YAML mapping of {what}")
     return data

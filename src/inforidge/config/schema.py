@@ -268,6 +268,9 @@ class LayersConfig:
     model: ModelPartsConfig = field(default_factory=ModelPartsConfig)
     suite: LayerSuiteSettings = field(default_factory=LayerSuiteSettings)
     """Layer-suite settings (batch_size, max_length, n_samples, alpha, base, seed, final_norm, ...)."""
+    allow_unknown_tokens: bool = False
+    """Measure texts even when more than 50 % of their tokens are the tokenizer's unknown token
+    (otherwise an error; above 5 % a warning)."""
 
 
 @dataclass
@@ -280,3 +283,6 @@ class GenerateConfig:
     """How tokens are generated (max_new_tokens, do_sample, seed, batch_size, ...)."""
     info: SequenceInfoSettings = field(default_factory=SequenceInfoSettings)
     """How the information is estimated (n_permutations, sigma, target_sigma, seed, ...)."""
+    allow_unknown_tokens: bool = False
+    """Measure prompts and gold targets even when more than 50 % of their tokens are the tokenizer's unknown token
+    (otherwise an error; above 5 % a warning)."""

@@ -17,6 +17,30 @@ LABEL_VIEWS = ("embedding_output", "token_embedding")
 FINAL_NORM_VIEWS = ("post", "pre")
 
 
+# The kernels of inforidge.info.kernels.gram_matrix (a test keeps the two lists equal).
+KERNELS = ("gaussian", "laplacian", "polynomial", "linear")
+
+
+def check_estimator(*, alpha=None, base=None, sigmas: dict | None = None, n_permutations=None,
+                    kernel=None) -> None:
+    """Estimator settings checked when a config is built, so a bad value stops a command before
+    it writes anything (the estimators check them again, much later, on the first measurement)."""
+    if alpha is not None and not (math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha (the Renyi order) must be a finite number > 0, e.g. 1 (von Neumann) or 2; got {alpha}")
+    if base is not None and not (math.isfinite(base) and base > 0 and base != 1):
+        raise ValueError(f"base (of the logarithm) must be > 0 and != 1: 2 for bits, 2.718... for nats; got {base}")
+    for name, sigma in (sigmas or {}).items():
+        if isinstance(sigma, str):
+            if sigma != "median":
+                raise ValueError(f"{name} must be a positive number (the paper's 1) or 'median'; got {sigma!r}")
+        elif not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"{name} (a Gaussian bandwidth) must be a positive finite number or 'median'; got {sigma}")
+    if n_permutations is not None and n_permutations < 0:
+        raise ValueError(f"n_permutations must be >= 0 (0 = no permutation null); got {n_permutations}")
+    if kernel is not None and kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
+
+
 @dataclass
 class GenerationSettings:
     """How tokens are generated (recorded in the report)."""
@@ -68,8 +92,8 @@ class SequenceInfoSettings:
         bad = [v for v in self.final_norm_views if v not in FINAL_NORM_VIEWS]
         if bad or not self.final_norm_views:
             raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
-        if self.n_permutations < 0:
-            raise ValueError(f"n_permutations must be >= 0; got {self.n_permutations}")
+        check_estimator(alpha=self.alpha, base=self.base, n_permutations=self.n_permutations,
+                        sigmas={"sigma": self.sigma, "target_sigma": self.target_sigma})
 
     def row_settings(self) -> dict:
         return {"alpha": self.alpha, "kernel": "gaussian", "sigma": str(self.sigma), "base": self.base,
@@ -143,6 +167,7 @@ class LayerSuiteSettings:
             raise ValueError(f"exclude_positions must be one of {EXCLUDE_POSITIONS}; got {self.exclude_positions!r}")
         if not (math.isfinite(self.massive_ratio) and self.massive_ratio > 1):
             raise ValueError(f"massive_ratio must be a number > 1; got {self.massive_ratio}")
+        check_estimator(alpha=self.alpha, base=self.base)
         return self
 
 
@@ -181,6 +206,8 @@ class MeasureSettings:
         bad = [v for v in self.final_norm_views if v not in FINAL_NORM_VIEWS]
         if bad or not self.final_norm_views:
             raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
+        check_estimator(alpha=self.alpha, base=self.base, n_permutations=self.n_permutations, kernel=self.kernel,
+                        sigmas={"sigma": self.sigma})
 
     def row_settings(self) -> dict:
         return {

@@ -134,6 +134,11 @@ class Evaluator:
         self.splits = {}
         for name, records in eval_splits.items():
             n = len(records)
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, dict) or not all(
+                isinstance(r.get(k), str) for k in ("prompt", "target"))), None)
+            if bad is not None:
+                raise ValueError(f"split {name!r}, record {bad}: every record needs a 'prompt' and a 'target' "
+                                 f"string; got {records[bad]!r}"[:400])
             if n < self.settings.n_samples:
                 raise ValueError(
                     f"split {name!r} has {n} samples but n_samples={self.settings.n_samples}; "
@@ -148,13 +153,17 @@ class Evaluator:
             where = {int(i): k for k, i in enumerate(pool)}
             prompts = [records[i]["prompt"] for i in pool]
             check_unknown_tokens(tokenizer, prompts, f"prompts of split {name!r}", allow=allow_unknown_tokens)
+            lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+            if 0 in lengths:  # its "last position" would be padding
+                raise ValueError(f"split {name!r}: prompt {prompts[lengths.index(0)]!r} tokenises to no token; "
+                                 "give every record a non-empty prompt")
             self.splits[name] = {
                 "prompts": prompts,
                 "target_texts": [records[i]["target"] for i in pool],
                 "targets": target_token_ids(tokenizer, [records[i]["target"] for i in pool], multi_token_target),
                 "subsets": {s: torch.tensor([where[int(i)] for i in idx]) for s, idx in subsets.items()},
                 # tokens per prompt as extraction sees it: the target's position
-                "lengths": torch.tensor([len(ids) for ids in tokenizer(prompts)["input_ids"]]),
+                "lengths": torch.tensor(lengths),
             }
 
     def seed(self, seed: int | None = None) -> int:

@@ -35,7 +35,8 @@ def _check_labels(labels, n_folds: int) -> np.ndarray:
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise ValueError(
-            f"labels hold only one class ({classes[0]!r} if any); a probe needs at least two classes"
+            f"labels hold only one class ({classes[0].item()!r}); a probe needs at least two classes: "
+            "give texts of at least two labels"
             if len(classes) else "labels is empty; a probe needs labelled samples"
         )
     if counts.min() < n_folds:

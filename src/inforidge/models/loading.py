@@ -94,6 +94,9 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, padding_side: str = "l
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
+    if tokenizer.pad_token is None:
+        raise ValueError(f"the tokenizer ({type(tokenizer).__name__}) has no pad, eos or unk token to pad batches "
+                         "with; set one before passing it (tokenizer.pad_token = '<some token of its vocabulary>')")
     return tokenizer
 
 
@@ -126,6 +129,10 @@ def _from_pretrained(where: str, kind: str, source, **kw) -> tuple[PreTrainedMod
         cls = AutoModelForCausalLM if kind == "causal" else AutoModel
         return cls.from_pretrained(where, **kw), kind
     except OSError as e:
+        if Path(where).is_dir() and (Path(where) / "config.json").exists():
+            raise FileNotFoundError(f"model folder {where} has a config.json but its weights could not be read "
+                                    f"({e}); copy the weight files (model.safetensors or pytorch_model.bin, "
+                                    "or their shards) into it, or point to a complete checkpoint") from None
         if Path(where).exists():
             raise
         raise FileNotFoundError(

@@ -16,9 +16,11 @@ from inforidge.extract.generated import GeneratedStates, generate_with_states, t
 from inforidge.info.sequence_kernel import sequence_gram
 from inforidge.measure.sequence import sequence_information_rows
 from inforidge.models.parts import locate_parts
+from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.generation import save_generation_figures, write_generation_report
 from inforidge.results.table import ResultsTable
 from inforidge.tasks.stopwords import STOPWORDS_SOURCE
+from inforidge.tasks.tokenize import check_unknown_tokens
 
 
 @dataclass
@@ -35,17 +37,33 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
                   generation: GenerationSettings | None = None, info: SequenceInfoSettings | None = None,
                   plot_steps: Sequence[int] | None = None, task_name: str = "", model_name: str = "",
                   progress: bool = True, block_path: str | None = None,
-                  final_norm_path: str | None = None) -> GenerateInfoOutput:
+                  final_norm_path: str | None = None, allow_unknown_tokens: bool = False) -> GenerateInfoOutput:
     """Generate, measure I(h_l^(t); Y) per step and layer, and (with ``out_dir``) write
     results.parquet/csv, generations.jsonl, figures/*.png and report.md.
 
     records: dicts with ``prompt`` and ``target`` (see :mod:`inforidge.tasks.multitoken`).
+    Prompts or gold targets that are mostly the tokenizer's unknown token (above 50 %) are
+    refused before anything is generated, unless ``allow_unknown_tokens``; the unknown-token
+    share of each goes to the summary and the report. An existing ``out_dir`` gets a fresh
+    table (its earlier results are replaced).
     """
 
     gen = generation or GenerationSettings()
     st = info or SequenceInfoSettings()
     if len(records) < 2:
         raise ValueError(f"{len(records)} record(s): the information needs at least 2 samples (use more --n)")
+    bad = next((i for i, r in enumerate(records) if not all(isinstance(r.get(k), str) for k in ("prompt", "target"))),
+               None)
+    if bad is not None:
+        raise ValueError(f"record {bad} has no prompt or target string ({sorted(records[bad])}); every record "
+                         "needs both (see inforidge.tasks.multitoken)")
+    out = check_output_folder(out_dir, "the generate-info output folder (--out)") if out_dir is not None else None
+    foreign = [f for f in ("config.yaml", "layers.json") if out is not None and (out / f).exists()]
+    if foreign:  # a training run's or a layers run's folder: its results.parquet would be replaced
+        raise ValueError(f"{out} holds another command's results ({foreign[0]}); generate-info writes a fresh "
+                         "table there and would replace them. Choose another --out (e.g. <run>/generate-info)")
+    unknown = {what: check_unknown_tokens(tokenizer, [r[key] for r in records], what, allow=allow_unknown_tokens)
+               for what, key in (("prompts", "prompt"), ("gold targets", "target"))}
     t0 = time.time()
     parts = locate_parts(model, block_path=block_path, final_norm_path=final_norm_path)
     states = generate_with_states(parts, tokenizer, [r["prompt"] for r in records], gen, progress=progress)
@@ -56,7 +74,6 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
     extra = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
     rows = sequence_information_rows(states, ky, st, split=split, extra=extra, progress=progress)
     table = ResultsTable(None)
-    out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for f in ("results.parquet", "results.csv"):  # a fresh table, not appended to an old one
@@ -72,6 +89,8 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
         "with_eos": int((states.generated_ids == eos).any(1).sum()) if eos is not None else 0,
         "token_type_counts": {k: int(sum(row.count(k) for row in states.types))
                               for k in ("content", "stopword", "punctuation", "special")},
+        "unknown_tokens": {what: {"n_unknown": u.n_unknown, "n_tokens": u.n_tokens, "share": round(u.share, 4)}
+                           for what, u in unknown.items()},
         "generation": asdict(gen), "information": asdict(st), "stopwords": STOPWORDS_SOURCE,
         "wall_seconds": round(time.time() - t0, 1),
     }

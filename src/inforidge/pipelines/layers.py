@@ -20,9 +20,11 @@ from inforidge.measure.layer_suite import measure_sequences, probe_and_correlate
 from inforidge.measure.stress import stress_rows
 from inforidge.models.checkpoints import discover_checkpoints, resolve_checkpoints
 from inforidge.models.loading import load, tokenizer_folder
+from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.layers import save_layer_figures, write_layers_report
 from inforidge.results.table import ResultsTable, atomic_write
 from inforidge.tasks.corpora import BUILTIN, load_labelled_texts, load_texts
+from inforidge.tasks.tokenize import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +91,25 @@ MANIFEST = "layers.json"
 
 
 def _resume_or_reset(out_dir: Path, manifest: dict) -> bool:
-    """True when ``out_dir`` holds a run of the same settings (resume it); otherwise clear its
-    tables, record the new settings and return False."""
+    """True when ``out_dir`` holds a run of the same settings (resume it). A table measured with
+    other settings is never replaced: a ValueError names the settings that differ. A folder
+    without a table gets the new settings recorded (False)."""
     path = out_dir / MANIFEST
     text = json.dumps(manifest, indent=1, sort_keys=True, default=str)
     if path.exists() and path.read_text() == text:
         return True
     if (out_dir / "results.parquet").exists():
-        log.warning("%s holds a layers run with other settings: starting over (its tables are replaced)", out_dir)
-    for stale in ("results.parquet", "results.csv", "correlations.csv"):
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        new = json.loads(text)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)) or ["(no layers.json)"]
+        raise ValueError(
+            f"{out_dir} holds a layers run with other settings (differing: {', '.join(changed)}); its tables are "
+            f"kept. Resume it with the same settings, choose another --out, or delete {out_dir} to start over"
+        )
+    for stale in ("results.csv", "correlations.csv"):
         (out_dir / stale).unlink(missing_ok=True)
     atomic_write(path, lambda p: p.write_text(text))
     return False
@@ -138,6 +150,7 @@ def run_layers(
     progress: bool = True,
     block_path: str | None = None,
     final_norm_path: str | None = None,
+    allow_unknown_tokens: bool = False,
 ) -> LayersOutput:
     """What ``inforidge layers`` does: the suite for each model (or each checkpoint of each
     run folder when ``checkpoints`` is "all" or a comma list), optional stress sweeps,
@@ -145,15 +158,19 @@ def run_layers(
     ``<out>/figures/*.png`` (x = depth fraction, models/checkpoints overlaid),
     ``<out>/correlations.csv`` (with a probe) and ``<out>/report.md``. Each model/checkpoint's
     rows are written as soon as it is measured; a second call with the same settings and ``out``
-    resumes (skips what is in the table), other settings start ``out`` over.
+    resumes (skips what is in the table); a table of other settings is an error, never replaced.
 
     Correlations between each metric and the probe accuracy across layers go to
     correlations.csv (columns model, step, checkpoint, metric, spearman, kendall, dcor...)
     and the report, not to the results table. Sub-layer entropies
-    (``inforidge.extract.sublayers``) use the first ``n_samples`` prompts. A table already in
-    ``out`` is replaced. Missing optional modules (sublayer, downstream) give a note, not
+    (``inforidge.extract.sublayers``) use the first ``n_samples`` prompts.
+    Missing optional modules (sublayer, downstream) give a note, not
     an error. Every model is loaded and validated by :func:`~inforidge.models.loading.load`;
     ``block_path`` / ``final_norm_path`` override the names of a causal LM's parts.
+
+    The share of each text source's tokens (and the probe texts') that a model's tokenizer maps
+    to its unknown token is a report note; above 50 % that model is refused (a ValueError, see
+    :func:`~inforidge.tasks.tokenize.check_unknown_tokens`) unless ``allow_unknown_tokens``.
     """
 
     s = (settings or LayerSuiteSettings()).validate()
@@ -161,8 +178,7 @@ def run_layers(
         raise ValueError("no model given; pass at least one model name or folder")
     if device is None and torch.cuda.is_available():
         device = "cuda"
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder(out, "the layers output folder (--out)")
     src = load_texts(source, text_field=text_field, unit=unit, max_prompts=s.max_prompts, hf_split=hf_split)
     if len(src.texts) < 2:
         raise ValueError(f"{src.name}: {len(src.texts)} prompt; the suite needs at least 2")
@@ -170,6 +186,7 @@ def run_layers(
     if probe_data is not None:
 
         probe = load_labelled_texts(probe_data, text_field=probe_text_field, label_field=probe_label_field)
+    out_dir.mkdir(parents=True, exist_ok=True)
     resumed = _resume_or_reset(out_dir, {
         "source": str(source), "text_field": text_field, "unit": unit, "hf_split": hf_split,
         "settings": dataclasses.asdict(s), "kind": kind, "tokenizer": tokenizer, "dtype": dtype,
@@ -194,6 +211,15 @@ def run_layers(
         loaded = load(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device, dtype=dtype,
                       trust_remote_code=trust_remote_code, block_path=block_path, final_norm_path=final_norm_path)
         model, tok = loaded.model, loaded.tokenizer
+        # Texts this tokenizer mostly cannot read would measure its unknown token: refused
+        # (unless allow_unknown_tokens); the share of each source goes to the report.
+        where = f"{t.label}{'' if t.step is None else f' step {t.step}'}"
+        sources = {f"text source {src.name}": src.texts, **({f"probe data {Path(probe_data).name}": probe[0]}
+                                                              if probe is not None else {})}
+        for what, texts in sources.items():
+            unk = check_unknown_tokens(tok, texts, f"{where}: {what}", allow=allow_unknown_tokens)
+            name = f"the unknown token {tok.unk_token!r}" if tok.unk_token is not None else "unknown (it has no unknown token)"
+            notes.append(f"{where}: {unk.n_unknown} of {unk.n_tokens} tokens ({unk.share:.1%}) of the {what} are {name}")
         reader = StateReader(model, tok, kind=loaded.kind, final_norm=s.final_norm, max_length=s.max_length,
                              model_name=t.label, parts=loaded.parts)
         context = {"checkpoint": t.checkpoint} if t.checkpoint is not None else {}

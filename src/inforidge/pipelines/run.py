@@ -32,6 +32,7 @@ from inforidge.models.forward import accepts_argument
 from inforidge.models.loading import load_for_run
 from inforidge.pipelines.analyze import final_model_loader, run_analyses
 from inforidge.pipelines.environment import environment, set_threads
+from inforidge.pipelines.folders import check_output_folder
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
@@ -126,14 +127,12 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     threads = set_threads(config.training.threads)
     log.info("torch threads: %d (%s; %s of %d cores busy at the start)", threads.torch_threads,
              threads.threads_setting, threads.busy_cores, threads.cores)
-    if main:  # under `accelerate launch` every rank runs this function; one writes the files
+    if main:
+        check_output_folder(run_dir, "the run folder (output_dir/name)")
         _check_resume(config, run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-        (run_dir / "env.json").write_text(json.dumps(
-            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, **threads.record()},
-            indent=2))
 
+    # The task, the model and the tokenised data are checked before the run folder is written:
+    # a bad task, model or target stops here and a corrected rerun is not taken for another config.
     task = build_task(config)
     model, tokenizer, _ = load_for_run(config.model, task)
     if renders_for_tokenizer(config):  # values written as single tokens of the model's tokenizer
@@ -151,6 +150,12 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         if train:
             train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
             validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
+    if main:  # under `accelerate launch` every rank runs this function; one writes the files
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        (run_dir / "env.json").write_text(json.dumps(
+            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, **threads.record()},
+            indent=2))
     extra_rows = []
     if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
         extra_rows.append(partial(ridge_rows, evaluator, n_boot=config.tracking.ridge_bootstrap))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from inforidge.config.loading import apply_overrides, from_dict
+from inforidge.config.loading import apply_overrides, from_dict, parse_yaml
 from inforidge.config.schema import RunConfig
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
@@ -34,6 +34,7 @@ from inforidge.models.checkpoints import (
     weight_hash,
 )
 from inforidge.models.loading import load, load_tokenizer, prepare_tokenizer, tokenizer_folder
+from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.report.sweep import checkpoint_section
@@ -237,9 +238,6 @@ def sweep_target(
     with the task; it may hold a ``sweep: {checkpoints: [...], revisions: [...]}`` section) or,
     for a run folder of ours, from its ``config.yaml``; ``overrides`` apply on top.
     """
-    import yaml
-
-
     folder = Path(target)
     is_dir = folder.is_dir()
     path = Path(config_path) if config_path else (folder / "config.yaml" if is_dir else None)
@@ -250,7 +248,7 @@ def sweep_target(
             f"{target} has no config.yaml; pass --config with a YAML whose task section describes "
             "the evaluation data (see `inforidge config`)"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    data = parse_yaml(path.read_text(), f"config file {path}") or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a YAML mapping of sections")
     data, section = _split_sweep_section(data)
@@ -274,6 +272,7 @@ def sweep_target(
     own = tokenizer_folder(folder) if is_dir else None
     tokenizer = (str(own) if own else None) or config.model.name_or_path or hub_name
     out_dir = Path(out) if out else (folder / "sweep" if is_dir else Path(config.output_dir) / f"sweep-{Path(target).name}")
+    check_output_folder(out_dir, "the sweep output folder (--out)")
     model_kwargs = config.model.from_pretrained_kwargs()
     # the arithmetic task writes its values for the tokenizer (task.rendering; words for a word tokenizer)
     task_tokenizer = (load_tokenizer(tokenizer, trust_remote_code=config.model.trust_remote_code)

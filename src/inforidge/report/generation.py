@@ -155,6 +155,8 @@ def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figu
         f"(longest prompt fed: {summary['prompt_tokens_max']} tokens).",
         f"- Generated token types: {summary['token_type_counts']} (stopwords: {summary['stopwords']}; "
         "punctuation = no letter or digit).",
+        *[f"- Unknown tokens in the {what}: {u['n_unknown']} of {u['n_tokens']} ({u['share']:.1%}; above 50 % "
+          "is refused unless allowed)." for what, u in summary.get("unknown_tokens", {}).items()],
         f"- Wall time {summary['wall_seconds']} s.",
         "",
         "## Peak layer per decoding step", "",

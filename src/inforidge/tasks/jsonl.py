@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from inforidge.tasks.base import TaskData, make_record
+
+log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("prompt", "target")
 
@@ -102,12 +105,30 @@ def _seeded_sets(n: int, seed: int, validation_fraction: float, test_fraction: f
     return sets
 
 
+def _warn_duplicates(path: Path, lines: list[tuple[int, dict]]) -> None:
+    """Lines repeating an earlier line's prompt and target: kept (they may be intended), with a
+    warning, since a repeat that lands in train and in a test split inflates the test numbers."""
+    first: dict[tuple[str, str], int] = {}
+    repeats = []
+    for n, r in lines:
+        key = (r["prompt"], r["target"])
+        if key in first:
+            repeats.append((n, first[key]))
+        else:
+            first[key] = n
+    if repeats:
+        log.warning("%s: %d line(s) repeat the prompt and target of an earlier line (e.g. line %d repeats "
+                    "line %d); they are kept, but a repeat in train and in a test split inflates the test "
+                    "numbers: remove the repeats unless they are intended", path, len(repeats), *repeats[0])
+
+
 def load_jsonl_task(
     path: str | Path, *, seed: int = 0, validation_fraction: float = 0.1, test_fraction: float = 0.2
 ) -> TaskData:
     """Train / validation / test_id / test_ood records from a JSONL file (format: module doc)."""
     path = Path(path)
     lines = read_jsonl_records(path)
+    _warn_duplicates(path, lines)
     id_lines = [(n, r) for n, r in lines if r["split"] == "id"]
     ood = [r for _, r in lines if r["split"] == "ood"]
     if not ood:

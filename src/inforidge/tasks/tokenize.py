@@ -238,7 +238,8 @@ def check_unknown_tokens(tokenizer, texts: Sequence[str], what: str, *, allow: b
         raise ValueError(
             f"{what}: {counts.n_unknown} of {counts.n_tokens} tokens ({counts.share:.0%}) are the unknown token "
             f"{tokenizer.unk_token!r} of this tokenizer ({type(tokenizer).__name__}); it cannot read this text. "
-            "Use a model whose tokenizer covers it, or allow it explicitly to measure anyway"
+            "Use a model whose tokenizer covers it, or measure anyway with allow_unknown_tokens=True "
+            "(layers / generate-info: --allow-unknown-tokens)"
         )
     if counts.share > UNKNOWN_WARN_SHARE:
         log.warning("%s: %d of %d tokens (%.0f%%) are the unknown token %r", what, counts.n_unknown,
