@@ -1,5 +1,7 @@
 """Training with tracking, resume, the CLI and the report, on configs that take seconds."""
 
+import json
+
 import pandas as pd
 import pytest
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -100,6 +102,8 @@ def test_cli_runs_a_config_end_to_end(tiny_overrides, tmp_path):
         assert (out / f).exists(), f
     report = (out / "report.md").read_text()
     assert "## Verdict" in report and "permutation null" in report and "| layer |" in report
+    env = json.loads((out / "env.json").read_text())
+    assert env["extraction_batch_size"] == 64 and env["threads_setting"] == "auto" and env["torch_threads"] >= 1
     df = pd.read_csv(out / "results.csv")
     for col in ("step", "split", "metric", "layer", "value", "seed", "n_samples", "alpha", "kernel", "sigma",
                 "base", "final_norm", "label_view"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -41,6 +42,14 @@ def check_estimator(*, alpha=None, base=None, sigmas: dict | None = None, n_perm
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
 
 
+def check_batch_size(value) -> None:
+    """A batch size is a positive integer or "auto" (largest that fits, halved on out-of-memory)."""
+    if value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"batch_size must be a positive integer or 'auto'; got {value!r}")
+
+
 @dataclass
 class GenerationSettings:
     """How tokens are generated (recorded in the report)."""
@@ -50,21 +59,21 @@ class GenerationSettings:
     do_sample: bool = False
     """Sample instead of greedy decoding (the paper is greedy)."""
     seed: int = 0
-    """Seed of sampling (each batch b uses seed + b); greedy output does not depend on it."""
+    """Seed of sampling (a batch starting at prompt i uses seed + i); greedy output does not depend on it."""
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     """0 = no top-k cut."""
-    batch_size: int = 8
-    """Prompts per generate() call (left padded)."""
+    batch_size: int | Literal["auto"] = 8
+    """Prompts per generate() call (left padded), or "auto": the largest that fits, halved on
+    out-of-memory from 256 (the size found is logged and recorded)."""
     max_target_tokens: int | None = None
     """Cut gold targets to their first this-many tokens (None = whole targets)."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
+        check_batch_size(self.batch_size)
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0; got {self.temperature}")
 
@@ -193,8 +202,9 @@ class MeasureSettings:
     """Label embedding y: 'embedding_output' (the paper's) or 'token_embedding'."""
     final_norm_views: list[str] = field(default_factory=lambda: ["post", "pre"])
     """Views of the last layer: 'post' (after the final norm, HF) and/or 'pre' (raw)."""
-    batch_size: int = 64
-    """Forward-pass batch size during extraction."""
+    batch_size: int | Literal["auto"] = 64
+    """Forward-pass batch size during extraction, or "auto": the largest that fits, halved on
+    out-of-memory from 256 (the size found is logged and recorded in env.json)."""
 
     def __post_init__(self) -> None:
         if self.n_samples < 2:
@@ -208,6 +218,7 @@ class MeasureSettings:
             raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
         check_estimator(alpha=self.alpha, base=self.base, n_permutations=self.n_permutations, kernel=self.kernel,
                         sigmas={"sigma": self.sigma})
+        check_batch_size(self.batch_size)
 
     def row_settings(self) -> dict:
         return {

@@ -7,7 +7,9 @@ needs them too) and re-exported here, so extraction code takes every batching he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -15,7 +17,16 @@ from torch import Tensor
 from inforidge.models.forward import pad_id
 from inforidge.models.surgery import eval_mode
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# First size tried by batch_size "auto"; halved on every out-of-memory error.
+AUTO_BATCH_START = 256
+
 __all__ = [
+    "AUTO_BATCH_START",
+    "BatchSizer",
     "eval_mode",
     "last_positions",
     "pad",
@@ -76,3 +87,48 @@ def last_positions(attention_mask: Tensor) -> Tensor:
     t = attention_mask.shape[1]
     idx = torch.arange(t, device=attention_mask.device).expand_as(attention_mask)
     return torch.where(attention_mask.bool(), idx, -1).max(1).values
+
+
+class BatchSizer:
+    """Runs work in consecutive chunks of a fixed size, or with ``setting="auto"`` of the largest
+    size that fits: it starts at :data:`AUTO_BATCH_START` (or the size found by an earlier call:
+    the sizer remembers it across checkpoints), halves on out-of-memory and goes on from the
+    chunk that failed. ``size`` is the size in use (logged; runs record it in env.json).
+
+    accelerate's ``find_executable_batch_size`` restarts the whole function after an OOM (the
+    batches already done are redone) and shrinks by 0.9; this keeps the finished chunks and
+    halves, and uses accelerate's own test of what counts as out-of-memory.
+    """
+
+    def __init__(self, setting: int | str):
+        if setting == "auto":
+            self.auto, self.size = True, AUTO_BATCH_START
+        elif isinstance(setting, int) and not isinstance(setting, bool) and setting >= 1:
+            self.auto, self.size = False, setting
+        else:
+            raise ValueError(f"batch_size must be a positive integer or 'auto'; got {setting!r}")
+        self.halvings = 0
+
+    def run(self, n: int, work: Callable[[int, int], T], *, what: str = "batch") -> list[T]:
+        """``[work(start, stop) for consecutive chunks of 0..n]`` (at least one item each)."""
+        from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
+
+        out, start = [], 0
+        while start < n:
+            stop = min(n, start + self.size)
+            try:
+                out.append(work(start, stop))
+            except Exception as e:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                oom = isinstance(e, torch.OutOfMemoryError) or should_reduce_batch_size(e)
+                if not (self.auto and oom):
+                    raise
+                if self.size == 1:
+                    raise RuntimeError(f"out of memory with a {what} of 1: the model does not fit; use a smaller "
+                                       "dtype (model.dtype) or a device with more memory") from e
+                clear_device_cache(garbage_collection=True)
+                self.size = max(1, (stop - start) // 2)
+                self.halvings += 1
+                log.info("batch_size auto: out of memory with a %s of %d, trying %d", what, stop - start, self.size)
+                continue
+            start = stop
+        return out

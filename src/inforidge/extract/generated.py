@@ -48,7 +48,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from inforidge.config.settings import FINAL_NORM_VIEWS, GenerationSettings
-from inforidge.extract.batching import eval_mode, pad, pad_id
+from inforidge.extract.batching import BatchSizer, eval_mode, pad, pad_id
 from inforidge.models.forward import register_layer_hooks
 from inforidge.models.parts import ModelParts, context_length
 from inforidge.tasks.stopwords import TYPE_GROUPS, group_of, token_types
@@ -174,10 +174,13 @@ def _generate_batch(parts: ModelParts, ids: Tensor, mask: Tensor, gen: Generatio
 
 
 def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],
-                         settings: GenerationSettings | None = None, *, progress: bool = False) -> GeneratedStates:
+                         settings: GenerationSettings | None = None, *, progress: bool = False,
+                         batch_size: BatchSizer | None = None) -> GeneratedStates:
     """Generate ``settings.max_new_tokens`` tokens per prompt and capture the states of every
     step and layer at the last position, in the generation pass itself (no re-run per step).
 
+    ``batch_size``: a :class:`~inforidge.extract.batching.BatchSizer` to use (and to read the
+    size "auto" found from); default: one made from ``settings.batch_size``.
     Prompts are batched with left padding (``attention_mask`` and mask-derived position ids:
     padding does not shift positions) and cut from the left to the context minus T.
     """
@@ -195,12 +198,19 @@ def generate_with_states(parts: ModelParts, tokenizer, prompts: Sequence[str],
         log.warning("%d of %d prompts were longer than %d tokens (the model's %d positions minus %d new tokens) "
                     "and were truncated from the left", cut, len(rows), limit - t, limit, t)
     fill = pad_id(tokenizer, model)
-    chunks = []
-    starts = range(0, len(rows), gen.batch_size)
-    with eval_mode(model):
-        for b, i in enumerate(tqdm(starts, desc="generate", disable=not progress)):
-            ids, mask = pad(rows[i:i + gen.batch_size], fill, "left")
-            chunks.append(_generate_batch(parts, ids, mask, gen, fill, gen.seed + b))
+    sizer = batch_size if batch_size is not None else BatchSizer(gen.batch_size)
+    bar = tqdm(total=len(rows), desc="generate", unit="prompt", disable=not progress)
+
+    def chunk(i: int, j: int):
+        ids, mask = pad(rows[i:j], fill, "left")
+        # The sampling seed follows the first prompt's index, so a batch size found by "auto"
+        # gives the same draws as that size set by hand.
+        out = _generate_batch(parts, ids, mask, gen, fill, gen.seed + i)
+        bar.update(j - i)
+        return out
+
+    with eval_mode(model), bar:
+        chunks = sizer.run(len(rows), chunk, what="generation batch")
     hidden = torch.cat([c[0] for c in chunks], 2)
     post = torch.cat([c[1] for c in chunks], 1)
     new = torch.cat([c[2] for c in chunks], 0)

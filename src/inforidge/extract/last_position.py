@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from inforidge.config.settings import FINAL_NORM_VIEWS
-from inforidge.extract.batching import eval_mode, last_positions
+from inforidge.extract.batching import BatchSizer, eval_mode, last_positions
 from inforidge.models.forward import capture_positions
 from inforidge.models.parts import ModelParts, context_length
 
@@ -139,16 +139,18 @@ def extract_states(parts: ModelParts, input_ids: Tensor, attention_mask: Tensor,
 
 
 def extract_batched(
-    parts: ModelParts, tokenizer, prompts: Sequence[str], target_ids: Tensor, batch_size: int = 64
+    parts: ModelParts, tokenizer, prompts: Sequence[str], target_ids: Tensor, batch_size: int | str | BatchSizer = 64
 ) -> LayerStates:
-    """Tokenise ``prompts`` (the tokenizer's padding side is respected) and extract in batches."""
+    """Tokenise ``prompts`` (the tokenizer's padding side is respected) and extract in batches
+    of ``batch_size`` (a number, "auto", or a :class:`~inforidge.extract.batching.BatchSizer`
+    that remembers the size found across calls)."""
     if len(prompts) == 0:
         raise ValueError("no prompts to extract; the evaluation split is empty")
-    chunks = []
+    sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
+
+    def chunk(i: int, j: int) -> LayerStates:
+        enc = tokenizer(list(prompts[i:j]), return_tensors="pt", padding=True)
+        return extract_states(parts, enc["input_ids"], enc["attention_mask"], target_ids[i:j])
+
     with eval_mode(parts.model):
-        for i in range(0, len(prompts), batch_size):
-            enc = tokenizer(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True)
-            chunks.append(
-                extract_states(parts, enc["input_ids"], enc["attention_mask"], target_ids[i : i + batch_size])
-            )
-    return LayerStates.concat(chunks)
+        return LayerStates.concat(sizer.run(len(prompts), chunk, what="extraction batch"))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from inforidge.config.settings import WHOLE, MeasureSettings, check_whole_target_label
+from inforidge.extract.batching import BatchSizer
 from inforidge.extract.generated import target_embeddings
 from inforidge.extract.last_position import LayerStates, extract_batched
 from inforidge.info import estimate_information, gram_matrix, information_from_grams
@@ -127,6 +128,7 @@ class Evaluator:
                  multi_token_target: str = "error", *, allow_unknown_tokens: bool = False):
         self.tokenizer = tokenizer
         self.settings = settings or MeasureSettings()
+        self.batches = BatchSizer(self.settings.batch_size)  # "auto" remembers the size it found
         check_whole_target_label(multi_token_target, self.settings.label_view)
         self.whole = multi_token_target == WHOLE
         self.records: dict[str, list[dict]] = {}
@@ -188,7 +190,7 @@ class Evaluator:
         """Split -> the states of every pooled sample (one forward pass per batch); under
         'whole' with the token embeddings of every target token (``label_tokens``)."""
         states = {
-            name: extract_batched(parts, self.tokenizer, sp["prompts"], sp["targets"], self.settings.batch_size)
+            name: extract_batched(parts, self.tokenizer, sp["prompts"], sp["targets"], self.batches)
             for name, sp in self.splits.items()
         }
         if self.whole:

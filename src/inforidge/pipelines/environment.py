@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from inforidge import __version__
+from inforidge.results.table import write_text_atomic
 
 
 def environment() -> dict:
@@ -36,6 +39,15 @@ def environment() -> dict:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "parallel": _parallel_info(torch),
     }
+
+
+def record_environment(path, **facts) -> None:
+    """Add ``facts`` learnt during a run (e.g. the batch size "auto" found) to its env.json,
+    written atomically."""
+    path = Path(path)
+    env = json.loads(path.read_text()) if path.exists() else {}
+    env.update(facts)
+    write_text_atomic(path, json.dumps(env, indent=2))
 
 
 def _parallel_info(torch) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from inforidge.config.settings import GenerationSettings, SequenceInfoSettings
+from inforidge.extract.batching import BatchSizer
 from inforidge.extract.generated import GeneratedStates, generate_with_states, target_embeddings
 from inforidge.info.sequence_kernel import sequence_gram
 from inforidge.measure.sequence import sequence_information_rows
@@ -66,7 +67,9 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
                for what, key in (("prompts", "prompt"), ("gold targets", "target"))}
     t0 = time.time()
     parts = locate_parts(model, block_path=block_path, final_norm_path=final_norm_path)
-    states = generate_with_states(parts, tokenizer, [r["prompt"] for r in records], gen, progress=progress)
+    batches = BatchSizer(gen.batch_size)
+    states = generate_with_states(parts, tokenizer, [r["prompt"] for r in records], gen, progress=progress,
+                                  batch_size=batches)
     emb, mask, target_ids = target_embeddings(parts, tokenizer, [r["target"] for r in records], gen.max_target_tokens)
     ky = sequence_gram(emb, mask, sigma=st.target_sigma)
     splits = sorted({str(r.get("split", "all")) for r in records})
@@ -91,7 +94,7 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
                               for k in ("content", "stopword", "punctuation", "special")},
         "unknown_tokens": {what: {"n_unknown": u.n_unknown, "n_tokens": u.n_tokens, "share": round(u.share, 4)}
                            for what, u in unknown.items()},
-        "generation": asdict(gen), "information": asdict(st), "stopwords": STOPWORDS_SOURCE,
+        "generation": asdict(gen), "batch_size_used": batches.size, "information": asdict(st), "stopwords": STOPWORDS_SOURCE,
         "wall_seconds": round(time.time() - t0, 1),
     }
     figures: dict[str, Path] = {}

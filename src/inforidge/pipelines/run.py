@@ -31,7 +31,7 @@ from inforidge.measure.ridge import ridge_rows
 from inforidge.models.forward import accepts_argument
 from inforidge.models.loading import load_for_run
 from inforidge.pipelines.analyze import final_model_loader, run_analyses
-from inforidge.pipelines.environment import environment, set_threads
+from inforidge.pipelines.environment import environment, record_environment, set_threads
 from inforidge.pipelines.folders import check_output_folder
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
 from inforidge.report.run import write_report
@@ -190,6 +190,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
 
     run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
                  tokenizer, task, evaluator, table)
+    record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, summary = write_report(table.frame, run_dir, config, figures)
     summary["wall_seconds"] = round(time.time() - t0, 1)
