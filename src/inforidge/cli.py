@@ -144,11 +144,27 @@ def sweep_cmd(
 def analyze_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder (config.yaml, model/, results.parquet)."),
     what: str = typer.Option("ridge,attention,scaling", help="Comma-separated analyses: ridge, attention, scaling, kernels."),
+    from_states: bool = typer.Option(False, "--from-states", help="Recompute every measurement from the states the "
+                                     "run saved (tracking.save_states) with other estimator settings (--set), "
+                                     "without loading the model; writes --out."),
+    set_: list[str] = typer.Option([], "--set", help="With --from-states: estimator settings, e.g. "
+                                   "tracking.measure.sigma=median, tracking.measure.kernel=laplacian, "
+                                   "tracking.measure.alpha=2, tracking.measure.n_permutations=100, "
+                                   "tracking.ridge_bootstrap=500."),
+    out: Path | None = typer.Option(None, help="With --from-states: output folder (default <run>/from-states)."),
 ) -> None:
     """Ridge statistics, attention to signal tokens, residual scaling and the kernel ablation on a saved run
-    (no retraining)."""
+    (no retraining); or, with --from-states, the whole measurement again under other estimator settings."""
     stages = [w.strip() for w in what.split(",") if w.strip()]
     with boundary():
+        if from_states:
+            from inforidge.pipelines.analyze import analyze_from_states
+
+            table, report = analyze_from_states(run_dir, set_, out, progress=True)
+            typer.echo(f"{len(table.frame)} rows from saved states; report: {report}")
+            return
+        if set_ or out is not None:
+            raise ValueError("--set and --out go with --from-states")
         from inforidge.pipelines.analyze import analyze_run
 
         outcome, report = analyze_run(run_dir, stages)

@@ -187,6 +187,10 @@ class TrackingConfig:
     ridge_bootstrap: int = 200
     """Bootstrap draws of the ridge statistics on the final checkpoint (peak layer with its CI,
     p of MI(peak) > MI(last) raw and null-corrected, sigma=1 vs 'median'); 0 = off."""
+    save_states: bool = False
+    """Write every measurement's extracted states to <run>/states/ (safetensors, one file per step;
+    about (L+1) x N x D x 4 bytes per split and step, N the pooled samples), so `inforidge analyze
+    RUN --from-states` recomputes any estimator setting without the model."""
     ridge_every_step: bool = False
     """Add the ridge statistics to every measured step, not only the final one (each time about
     3 measurements' worth of time per 100 draws)."""

@@ -40,8 +40,9 @@ from pathlib import Path
 
 import torch
 
-from inforidge.config.loading import load_config
+from inforidge.config.loading import load_config, save_config
 from inforidge.extract.last_position import LayerStates
+from inforidge.extract.saved_states import load_states, saved_steps
 from inforidge.measure.attention import attention_profile, attention_rows
 from inforidge.measure.predictive import Evaluator
 from inforidge.measure.ridge import ABLATION_KERNELS, kernel_ablation_rows, ridge_rows
@@ -214,6 +215,22 @@ def final_model_loader(config, run_dir: Path, model=None, *, tokenizer=None):
     return load_parts
 
 
+def run_evaluator(run_dir: Path, config, measure=None) -> tuple[object, TaskData, Evaluator]:
+    """(tokenizer, task, Evaluator) of a saved run, rebuilt as the run built them (same records,
+    same subsamples), without loading the model; ``measure``: other estimator settings."""
+    task = build_task(config)
+    if config.model.name_or_path:
+        tokenizer = load_tokenizer(run_dir / "model", trust_remote_code=config.model.trust_remote_code)
+    else:  # the task's word tokenizer, rebuilt exactly as the run built it
+        tokenizer = build_word_tokenizer(task.vocabulary)
+    if renders_for_tokenizer(config):  # as the run wrote it: for the model's tokenizer
+        task = build_task(config, tokenizer)
+    with one_multi_token_warning():
+        evaluator = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
+                              measure or config.tracking.measure, multi_token_target=config.task.multi_token_target)
+    return tokenizer, task, evaluator
+
+
 def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False):
     """Run analyses on a finished run's saved model (no retraining); rewrite figures and report.
 
@@ -225,19 +242,71 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     if not (run_dir / "config.yaml").exists() or not (run_dir / "model" / "config.json").exists():
         raise FileNotFoundError(f"{run_dir} is not a finished run (needs config.yaml and model/)")
     config = load_config(run_dir / "config.yaml")
-    task = build_task(config)
-    if config.model.name_or_path:
-        tokenizer = load_tokenizer(run_dir / "model", trust_remote_code=config.model.trust_remote_code)
-    else:  # the task's word tokenizer, rebuilt exactly as the run built it
-        tokenizer = build_word_tokenizer(task.vocabulary)
-    if renders_for_tokenizer(config):  # as the run wrote it: for the model's tokenizer
-        task = build_task(config, tokenizer)
-    with one_multi_token_warning():
-        evaluator = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]},
-                              config.tracking.measure, multi_token_target=config.task.multi_token_target)
+    tokenizer, task, evaluator = run_evaluator(run_dir, config)
     table = ResultsTable(run_dir)
     outcome = run_analyses(config, final_model_loader(config, run_dir, tokenizer=tokenizer), tokenizer, task,
                            evaluator, table, stages=list(stages or STAGES), force=True)
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, _ = write_report(table.frame, run_dir, config, figures)
     return outcome, report_path
+
+
+# What --from-states may change: estimator settings only (the saved states fix the samples).
+FROM_STATES_KEYS = ("tracking.measure.alpha", "tracking.measure.base", "tracking.measure.kernel",
+                    "tracking.measure.sigma", "tracking.measure.n_permutations", "tracking.measure.label_view",
+                    "tracking.measure.final_norm_views", "tracking.ridge_bootstrap")
+
+
+def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_dir: str | Path | None = None,
+                        *, progress: bool = False) -> tuple[ResultsTable, Path]:
+    """Recompute the measurements of a run from its saved states (``tracking.save_states``) with
+    other estimator settings (``overrides``: ``key=value`` for the keys in :data:`FROM_STATES_KEYS`),
+    without loading the model. Writes ``out_dir`` (default ``<run>/from-states``): config.yaml
+    (the run's config with the overrides), results.parquet/csv, figures and report.md. Steps
+    already in ``out_dir``'s table are not recomputed. Returns (table, report path)."""
+    run_dir = Path(run_dir)
+    folder = run_dir / "states"
+    files = saved_steps(folder)
+    if not (run_dir / "config.yaml").exists() or not files:
+        raise FileNotFoundError(
+            f"{run_dir} has no saved states ({folder}/step_*.safetensors); run it with "
+            "tracking.save_states=true (--set tracking.save_states=true) to keep them")
+    bad = [o for o in overrides if o.split("=", 1)[0].strip() not in FROM_STATES_KEYS]
+    if bad:
+        raise ValueError(f"--from-states can change only estimator settings ({', '.join(FROM_STATES_KEYS)}); "
+                         f"not {', '.join(bad)}: the saved states fix the samples, the model and the task")
+    config = load_config(run_dir / "config.yaml", list(overrides))
+    out = Path(out_dir) if out_dir is not None else run_dir / "from-states"
+    saved = out / "config.yaml"
+    if saved.exists() and load_config(saved).to_dict() != config.to_dict():
+        raise ValueError(f"{out} holds results of other settings; choose another --out or delete it")
+    _, _, evaluator = run_evaluator(run_dir, config)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, saved)
+    table = ResultsTable(out)
+    done = table.steps()
+    last = None
+    for path in files:
+        saved_states = load_states(path)
+        last = saved_states
+        if saved_states.step in done:
+            continue
+        _check_same_samples(evaluator, saved_states, path)
+        table.append(evaluator.rows(saved_states.states, saved_states.step))
+        if progress:
+            log.info("recomputed step %d from %s", saved_states.step, path.name)
+    boot = config.tracking.ridge_bootstrap
+    if boot > 0 and last is not None and not any(str(m).startswith("ridge_") for m in table.frame.get("metric", [])):
+        table.append(ridge_rows(evaluator, last.states, last.step, n_boot=boot))
+    figures = save_figures(table.frame, out / "figures")
+    report_path, _ = write_report(table.frame, out, config, figures)
+    return table, report_path
+
+
+def _check_same_samples(evaluator: Evaluator, saved, path: Path) -> None:
+    for split, by_seed in evaluator.record_indices.items():
+        theirs = saved.record_indices.get(split, {})
+        if set(theirs) != set(by_seed) or any(list(map(int, by_seed[s])) != list(theirs[s]) for s in by_seed):
+            raise ValueError(
+                f"{path} was measured on other samples of split {split!r} than the run's config gives now "
+                "(a changed task, n_samples or seeds); recompute with the run's own task and sampling settings")

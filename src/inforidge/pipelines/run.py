@@ -172,7 +172,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
             trainer.add_callback(_TerseProgress())
         InfoRidgeCallback(
             evaluator, table, steps=config.tracking.steps, n_measurements=config.tracking.n_measurements,
-            extra_rows=extra_rows, **paths,
+            extra_rows=extra_rows, states_dir=run_dir / "states" if config.tracking.save_states else None, **paths,
         ).attach(trainer)
         for cb in callbacks:
             trainer.add_callback(cb)

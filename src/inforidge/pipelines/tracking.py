@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from transformers import TrainerCallback
 
+from inforidge.extract.saved_states import save_states
 from inforidge.measure.predictive import Evaluator
 from inforidge.models.parts import locate_parts
 from inforidge.models.validate import validate_parts
@@ -42,6 +43,9 @@ class InfoRidgeCallback(TrainerCallback):
         extra_rows: more row builders, each called as ``builder(states, step) -> list[dict]``
             with the states the Evaluator extracted for this measurement (no second forward
             pass), e.g. the ridge statistics at every step (``tracking.ridge_every_step``).
+        states_dir: when given, every measurement's extracted states are written there
+            (:func:`~inforidge.extract.saved_states.save_states`, one safetensors file per step),
+            so ``inforidge analyze RUN --from-states`` can recompute any estimator setting.
 
     Steps already present in ``table`` are skipped, so a resumed run neither recomputes
     nor duplicates rows.
@@ -49,8 +53,9 @@ class InfoRidgeCallback(TrainerCallback):
 
     def __init__(self, evaluator: Evaluator, table: ResultsTable | None = None, *, steps=None,
                  n_measurements: int = 8, trainer=None, block_path=None, final_norm_path=None,
-                 extra_rows: Sequence[Callable[[dict, int], list[dict]]] = ()):
+                 extra_rows: Sequence[Callable[[dict, int], list[dict]]] = (), states_dir=None):
         self.evaluator = evaluator
+        self.states_dir = states_dir
         self.extra_rows = list(extra_rows)
         self.table = table if table is not None else ResultsTable()
         self.steps = None if steps is None else sorted({int(s) for s in steps})
@@ -76,6 +81,8 @@ class InfoRidgeCallback(TrainerCallback):
             validate_parts(parts, self.evaluator.tokenizer)
             self._validated = True
         states = self.evaluator.extract(parts)
+        if self.states_dir is not None:
+            save_states(self.states_dir, step, states, self.evaluator.record_indices)
         rows = self.evaluator.rows(states, step)
         for builder in self.extra_rows:
             rows += builder(states, step)
