@@ -20,6 +20,25 @@ from inforidge.models.validate import validate_parts
 from inforidge.results.table import ResultsTable
 
 
+def check_supported_parallelism(args) -> None:
+    """Refuse sharded-parameter training: the callback measures with one forward pass on rank 0,
+    which under FSDP or DeepSpeed ZeRO-3 holds only a shard of each weight (the pass would hang
+    or fail). Supported: one process (with ``device_map`` for large models), and data parallel
+    (DDP; ZeRO stages 0-2 keep whole weights on every rank)."""
+    fsdp = getattr(args, "fsdp", None)
+    if fsdp and fsdp not in ([], "", False):
+        raise ValueError(
+            "InfoRidge measures on rank 0 with one forward pass, but this Trainer shards the parameters with FSDP "
+            f"(fsdp={fsdp!r}); rank 0 does not hold the whole model. Train with data parallelism (DDP: accelerate "
+            "launch / torchrun without FSDP), or measure the saved checkpoints afterwards with `inforidge sweep`")
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if getattr(args, "deepspeed", None) and is_deepspeed_zero3_enabled():
+        raise ValueError(
+            "InfoRidge measures on rank 0 with one forward pass, but DeepSpeed ZeRO-3 shards the parameters; use "
+            "ZeRO stage 0-2 (whole weights on every rank), or measure the saved checkpoints with `inforidge sweep`")
+
+
 def log_spaced_steps(max_steps: int, n: int = 8) -> list[int]:
     """n roughly log-spaced steps in [0, max_steps], always including 0 and max_steps."""
     if max_steps <= 0:
@@ -94,6 +113,7 @@ class InfoRidgeCallback(TrainerCallback):
             state.log_history.append({**scalars, "step": step})
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        check_supported_parallelism(args)
         if self.steps is None:
             self.steps = log_spaced_steps(state.max_steps, self.n_measurements)
         elif state.max_steps and state.max_steps not in self.steps:
