@@ -680,6 +680,7 @@ def test_validation_errors():
 # --------------------------------------------------------------------------- CUDA
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     x, y = dependent_pair(38, n=40, d=16)

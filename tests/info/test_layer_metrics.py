@@ -489,6 +489,7 @@ def test_numpy_and_torch_inputs_agree():
         assert torch.equal(out_np, out_t)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_inputs_stay_on_device():
     r = rng(23)
