@@ -77,7 +77,7 @@ def main() -> None:
     args = p.parse_args()
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
-    cases = [scenario(0, args.steps, args), scenario(args.spinners, args.busy_steps, args)]
+    cases = [scenario(0, args.steps, args)] + [scenario(k, args.busy_steps, args) for k in sorted({1, args.spinners})]
     lines = [
         f"# train step, GPT-2 L{args.n_layer} d{args.n_embd}, batch {args.batch}x20 tokens "
         f"({datetime.now(timezone.utc):%Y-%m-%d}, torch {torch.__version__}, load avg at start {load})",

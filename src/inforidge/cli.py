@@ -42,6 +42,13 @@ def boundary() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+def _int_option(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number or 'auto'; got {value!r}") from None
+
+
 def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> None:
     with boundary():
         config = load_config(config_path, overrides or [])
@@ -193,7 +200,8 @@ def generate_info_cmd(
     n_permutations: int = typer.Option(20, help="Draws of the permutation null per step."),
     sigma: str = typer.Option("1.0", help="Gaussian bandwidth of the state and target-token kernels: a number "
                               "(paper: 1) or 'median'."),
-    batch_size: int = typer.Option(8, help="Prompts per generate() call."),
+    batch_size: str = typer.Option("8", help="Prompts per generate() call, or 'auto' (the largest that fits: "
+                                   "halved on out-of-memory from 256)."),
     out: Path = typer.Option(Path("runs/generate-info"), help="Output folder (results, figures, report.md)."),
     plot_steps: str | None = typer.Option(None, help="Comma-separated decoding steps for the by-layer figure "
                                           "(default: about 6 evenly spaced)."),
@@ -217,7 +225,8 @@ def generate_info_cmd(
         default_t = k if task == "synthetic" else 50
         flags = {"allow_unknown_tokens": allow_unknown_tokens,
                  "generation": {"max_new_tokens": default_t if max_new_tokens is None else max_new_tokens,
-                                "do_sample": sample, "seed": seed, "batch_size": batch_size},
+                                "do_sample": sample, "seed": seed,
+                                "batch_size": batch_size if batch_size == "auto" else _int_option(batch_size, "--batch-size")},
                  "info": {"n_permutations": n_permutations, "seed": seed, "sigma": bandwidth,
                           "target_sigma": bandwidth}}
         cfg = load_command_config(GenerateConfig, flags, config, overrides)
