@@ -246,6 +246,7 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     table = ResultsTable(run_dir)
     outcome = run_analyses(config, final_model_loader(config, run_dir, tokenizer=tokenizer), tokenizer, task,
                            evaluator, table, stages=list(stages or STAGES), force=True)
+    table.compact()
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, _ = write_report(table.frame, run_dir, config, figures)
     return outcome, report_path
@@ -283,7 +284,7 @@ def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_
     _, _, evaluator = run_evaluator(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, saved)
-    table = ResultsTable(out)
+    table = ResultsTable(out, config=config.to_dict())
     done = table.steps()
     last = None
     for path in files:
@@ -298,6 +299,7 @@ def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_
     boot = config.tracking.ridge_bootstrap
     if boot > 0 and last is not None and not any(str(m).startswith("ridge_") for m in table.frame.get("metric", [])):
         table.append(ridge_rows(evaluator, last.states, last.step, n_boot=boot))
+    table.compact()
     figures = save_figures(table.frame, out / "figures")
     report_path, _ = write_report(table.frame, out, config, figures)
     return table, report_path

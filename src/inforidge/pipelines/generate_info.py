@@ -19,7 +19,7 @@ from inforidge.measure.sequence import sequence_information_rows
 from inforidge.models.parts import locate_parts
 from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.generation import save_generation_figures, write_generation_report
-from inforidge.results.table import ResultsTable
+from inforidge.results.table import ResultsTable, remove_table
 from inforidge.tasks.stopwords import STOPWORDS_SOURCE
 from inforidge.tasks.tokenize import check_unknown_tokens
 
@@ -79,10 +79,10 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
     table = ResultsTable(None)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for f in ("results.parquet", "results.csv"):  # a fresh table, not appended to an old one
-            (out / f).unlink(missing_ok=True)
+        remove_table(out)  # a fresh table, not appended to an old one
         table = ResultsTable(out)
     table.append(rows)
+    table.compact()
     eos = getattr(tokenizer, "eos_token_id", None)
     summary = {
         "model": model_name or getattr(model.config, "_name_or_path", ""), "task": task_name,

@@ -22,7 +22,7 @@ from inforidge.models.checkpoints import discover_checkpoints, resolve_checkpoin
 from inforidge.models.loading import load, tokenizer_folder
 from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.layers import save_layer_figures, write_layers_report
-from inforidge.results.table import ResultsTable, atomic_write
+from inforidge.results.table import ResultsTable, atomic_write, has_table
 from inforidge.tasks.corpora import BUILTIN, load_labelled_texts, load_texts
 from inforidge.tasks.tokenize import check_unknown_tokens
 
@@ -98,7 +98,7 @@ def _resume_or_reset(out_dir: Path, manifest: dict) -> bool:
     text = json.dumps(manifest, indent=1, sort_keys=True, default=str)
     if path.exists() and path.read_text() == text:
         return True
-    if (out_dir / "results.parquet").exists():
+    if has_table(out_dir):
         try:
             old = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -207,56 +207,59 @@ def run_layers(
                      f"measured in {out_dir} with the same settings")
     from tqdm.auto import tqdm
 
-    for t in tqdm(todo, desc="models", disable=not progress or len(todo) < 2):
-        loaded = load(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device, dtype=dtype,
-                      trust_remote_code=trust_remote_code, block_path=block_path, final_norm_path=final_norm_path)
-        model, tok = loaded.model, loaded.tokenizer
-        # Texts this tokenizer mostly cannot read would measure its unknown token: refused
-        # (unless allow_unknown_tokens); the share of each source goes to the report.
-        where = f"{t.label}{'' if t.step is None else f' step {t.step}'}"
-        sources = {f"text source {src.name}": src.texts, **({f"probe data {Path(probe_data).name}": probe[0]}
-                                                              if probe is not None else {})}
-        for what, texts in sources.items():
-            unk = check_unknown_tokens(tok, texts, f"{where}: {what}", allow=allow_unknown_tokens)
-            name = f"the unknown token {tok.unk_token!r}" if tok.unk_token is not None else "unknown (it has no unknown token)"
-            notes.append(f"{where}: {unk.n_unknown} of {unk.n_tokens} tokens ({unk.share:.1%}) of the {what} are {name}")
-        reader = StateReader(model, tok, kind=loaded.kind, final_norm=s.final_norm, max_length=s.max_length,
-                             model_name=t.label, parts=loaded.parts)
-        context = {"checkpoint": t.checkpoint} if t.checkpoint is not None else {}
-        res = measure_sequences(reader, reader.encode(src.texts), s, split=src.name, step=t.step, texts=src.texts,
-                                extra=context, progress=progress)
-        # One append per model/checkpoint: a target with rows in the table is complete (resume).
-        rows = list(res.rows)
-        if res.n_skipped:
-            notes.append(f"{t.label}{'' if t.step is None else f' step {t.step}'}: {res.n_skipped} prompt(s) "
-                         f"shorter than {s.min_tokens} tokens skipped")
-        if repetition or randomness or lengths:
+    try:
+        for t in tqdm(todo, desc="models", disable=not progress or len(todo) < 2):
+            loaded = load(t.source, kind=kind, tokenizer=t.tokenizer, revision=t.revision, device=device, dtype=dtype,
+                          trust_remote_code=trust_remote_code, block_path=block_path, final_norm_path=final_norm_path)
+            model, tok = loaded.model, loaded.tokenizer
+            # Texts this tokenizer mostly cannot read would measure its unknown token: refused
+            # (unless allow_unknown_tokens); the share of each source goes to the report.
+            where = f"{t.label}{'' if t.step is None else f' step {t.step}'}"
+            sources = {f"text source {src.name}": src.texts, **({f"probe data {Path(probe_data).name}": probe[0]}
+                                                                  if probe is not None else {})}
+            for what, texts in sources.items():
+                unk = check_unknown_tokens(tok, texts, f"{where}: {what}", allow=allow_unknown_tokens)
+                name = f"the unknown token {tok.unk_token!r}" if tok.unk_token is not None else "unknown (it has no unknown token)"
+                notes.append(f"{where}: {unk.n_unknown} of {unk.n_tokens} tokens ({unk.share:.1%}) of the {what} are {name}")
+            reader = StateReader(model, tok, kind=loaded.kind, final_norm=s.final_norm, max_length=s.max_length,
+                                 model_name=t.label, parts=loaded.parts)
+            context = {"checkpoint": t.checkpoint} if t.checkpoint is not None else {}
+            res = measure_sequences(reader, reader.encode(src.texts), s, split=src.name, step=t.step, texts=src.texts,
+                                    extra=context, progress=progress)
+            # One append per model/checkpoint: a target with rows in the table is complete (resume).
+            rows = list(res.rows)
+            if res.n_skipped:
+                notes.append(f"{t.label}{'' if t.step is None else f' step {t.step}'}: {res.n_skipped} prompt(s) "
+                             f"shorter than {s.min_tokens} tokens skipped")
+            if repetition or randomness or lengths:
 
-            rows += stress_rows(reader, src.texts, s, repetition=repetition, randomness=randomness,
-                                lengths=lengths, split=src.name, step=t.step, extra=context, progress=progress)
-        ctx = {"step": t.step, "model": t.label, "n_layers": reader.n_layers, "kind": reader.kind, **context}
-        if sublayers:
-            # Sub-layer rows carry their own depth_fraction; this run's identity goes on top.
-            rows += [{**r, **ctx} for r in sublayer_rows(model, tok, src.texts[: s.n_samples], s, split=src.name)]
-        if probe is not None:
-            score, corr = probe_and_correlate(reader, probe[0], probe[1], res.wide(), s, folds=probe_folds,
-                                              progress=progress)
-            pname = Path(probe_data).stem
-            rows += [{**ctx, "split": pname, "metric": "probe_accuracy", "layer": int(layer),
-                      "value": float(v), "seed": s.seed, "n_samples": len(probe[0]),
-                      "final_norm": reader.final_norm, "depth_fraction": int(layer) / reader.n_layers}
-                     for layer, v in score.items()]
-            corr = corr.copy()
-            corr.insert(0, "checkpoint", t.checkpoint)
-            corr.insert(0, "step", t.step)
-            corr.insert(0, "model", t.label)
-            corr_frames.append(corr)
-            merged = pd.concat(corr_frames, ignore_index=True)
-            atomic_write(corr_path, lambda p, f=merged: f.to_csv(p, index=False))
-        table.append(rows)
-        del model, reader
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+                rows += stress_rows(reader, src.texts, s, repetition=repetition, randomness=randomness,
+                                    lengths=lengths, split=src.name, step=t.step, extra=context, progress=progress)
+            ctx = {"step": t.step, "model": t.label, "n_layers": reader.n_layers, "kind": reader.kind, **context}
+            if sublayers:
+                # Sub-layer rows carry their own depth_fraction; this run's identity goes on top.
+                rows += [{**r, **ctx} for r in sublayer_rows(model, tok, src.texts[: s.n_samples], s, split=src.name)]
+            if probe is not None:
+                score, corr = probe_and_correlate(reader, probe[0], probe[1], res.wide(), s, folds=probe_folds,
+                                                  progress=progress)
+                pname = Path(probe_data).stem
+                rows += [{**ctx, "split": pname, "metric": "probe_accuracy", "layer": int(layer),
+                          "value": float(v), "seed": s.seed, "n_samples": len(probe[0]),
+                          "final_norm": reader.final_norm, "depth_fraction": int(layer) / reader.n_layers}
+                         for layer, v in score.items()]
+                corr = corr.copy()
+                corr.insert(0, "checkpoint", t.checkpoint)
+                corr.insert(0, "step", t.step)
+                corr.insert(0, "model", t.label)
+                corr_frames.append(corr)
+                merged = pd.concat(corr_frames, ignore_index=True)
+                atomic_write(corr_path, lambda p, f=merged: f.to_csv(p, index=False))
+            table.append(rows)
+            del model, reader
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    finally:  # what was measured is in results.parquet even when a model fails
+        table.compact()
     df = table.frame
     correlations = pd.concat(corr_frames, ignore_index=True) if corr_frames else None
     figs = save_layer_figures(df, out_dir / "figures") if figures else {}

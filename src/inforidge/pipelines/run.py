@@ -36,7 +36,7 @@ from inforidge.pipelines.folders import check_output_folder
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
-from inforidge.results.table import ResultsTable
+from inforidge.results.table import ResultsTable, provenance
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import (
     collator,
@@ -139,7 +139,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         task = build_task(config, tokenizer)
     paths = {"block_path": config.model.block_path, "final_norm_path": config.model.final_norm_path}
     policy = config.task.multi_token_target
-    table = ResultsTable(run_dir)
+    table = ResultsTable(run_dir, config=config.to_dict())
     final_dir = run_dir / "model"
     train = not (final_dir / "config.json").exists()
     with one_multi_token_warning():  # one warning for every split together
@@ -154,7 +154,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
         (run_dir / "env.json").write_text(json.dumps(
-            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, **threads.record()},
+            {**environment(), **provenance(config.to_dict()), "seed": config.training.seed,
+             "data_seed": config.task.seed, **threads.record()},
             indent=2))
     extra_rows = []
     if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
@@ -181,7 +182,11 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
         if last:
             log.warning("resuming from %s", last)
-        trainer.train(resume_from_checkpoint=last)
+        try:
+            trainer.train(resume_from_checkpoint=last)
+        finally:  # interrupted or not, results.parquet holds every measurement made
+            if main:
+                table.compact()
         trainer.save_model(str(final_dir))
         if main:
             tokenizer.save_pretrained(str(final_dir))
@@ -191,6 +196,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
                  tokenizer, task, evaluator, table)
     record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
+    table.compact()
     figures = save_figures(table.frame, run_dir / "figures")
     report_path, summary = write_report(table.frame, run_dir, config, figures)
     summary["wall_seconds"] = round(time.time() - t0, 1)

@@ -191,7 +191,10 @@ def sweep(
 
     with _hf_progress_bars(progress):
         bar = tqdm(ckpts, desc="checkpoints", unit="ckpt", disable=not progress)
-        _measure_all(bar, done, result, evaluator_for, model_kwargs, device, block_path, final_norm_path)
+        try:
+            _measure_all(bar, done, result, evaluator_for, model_kwargs, device, block_path, final_norm_path)
+        finally:  # what was measured is in results.parquet even when a checkpoint fails
+            table.compact()
 
     by_hash: dict[str, list[str]] = {}
     for name, digest in result.hashes.items():

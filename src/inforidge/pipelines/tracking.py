@@ -127,6 +127,8 @@ class InfoRidgeCallback(TrainerCallback):
         if self.steps is not None and state.global_step not in self.steps:
             self.steps.append(int(state.global_step))  # early stopping ended the run early
         self._maybe_measure(state, model)
+        if state.is_world_process_zero:
+            self.table.compact()  # results.parquet / results.csv whole at the end of training
 
 
 SCALAR_PREFIXES = ("info/", "info_corrected/", "gain/", "early_exit/")

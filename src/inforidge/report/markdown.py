@@ -15,8 +15,19 @@ def split_name(split: str) -> str:
 
 
 def format_number(x, nd: int = 3) -> str:
-    """A float with ``nd`` decimals; "—" for None/NaN."""
-    return "—" if x is None or pd.isna(x) else f"{x:.{nd}f}"
+    """A float with ``nd`` decimals; "—" for None/NaN; never "-0.000" (a value that rounds to zero
+    prints without a sign)."""
+    if x is None or pd.isna(x):
+        return "—"
+    text = f"{x:.{nd}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _cell(v) -> str:
+    """A table cell: floats via :func:`format_number`; ``|`` escaped and newlines flattened so a
+    value cannot break the table."""
+    text = format_number(v) if isinstance(v, float) else str(v)
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def format_p_value(p) -> str:
@@ -27,9 +38,9 @@ def format_p_value(p) -> str:
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub markdown table; floats get 3 decimals, other values print as they are."""
     cols = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(_cell(str(c)) for c in cols) + " |", "|" + "---|" * len(cols)]
     for r in frame.itertuples(index=False):  # itertuples keeps ints as ints
-        lines.append("| " + " | ".join(format_number(v) if isinstance(v, float) else str(v) for v in r) + " |")
+        lines.append("| " + " | ".join(_cell(v) for v in r) + " |")
     return "\n".join(lines)
 
 
