@@ -30,6 +30,7 @@ def flat(text: str) -> str:
     (["layers"], "<auto|float32|bfloat16|float16>"),
     (["generate-info"], "<synthetic|cnn_dailymail|jsonl>"),
     (["generate-info"], "<id|ood|test|validation|train>"),
+    (["generate-info"], "<1.0.0|2.0.0|3.0.0>"),
     (["generate-info"], "<auto|float32|bfloat16|float16>"),
 ])
 def test_help_lists_the_choices(command, listed, monkeypatch):
@@ -48,6 +49,7 @@ BAD = {
     "dtype": (["layers", "m", "--dtype", "float8"], "'--dtype'", "'float8' is not one of"),
     "task": (["generate-info", "--task", "summaries"], "'--task'", "'summaries' is not one of"),
     "split": (["generate-info", "--split", "dev"], "'--split'", "'dev' is not one of"),
+    "cnn_config": (["generate-info", "--cnn-config", "4.0.0"], "'--cnn-config'", "'4.0.0' is not one of"),
     "what": (["analyze", "r", "--what", "ridge,nope"], "'--what'", "'nope' is not one of ridge, attention"),
     "command": (["config", "--command", "nope"], "'--command'", "'nope' is not one of"),
     "repetition": (["layers", "m", "--repetition", "0,0.5,lots"], "'--repetition'", "'lots' is not a number"),
@@ -102,3 +104,10 @@ def test_log_level_reaches_boundary():
         runner.invoke(app, ["env"])  # (the app callback resets the level to None)
     assert seen == [logging.DEBUG, logging.ERROR]
     assert logging.getLogger("inforidge").level == before  # restored after the command
+
+
+def test_the_cnn_versions_are_the_loaders():
+    from inforidge.cli import CNN_VERSIONS
+    from inforidge.tasks.multitoken import CNN_DM_CONFIGS
+
+    assert set(CNN_VERSIONS) == set(CNN_DM_CONFIGS)

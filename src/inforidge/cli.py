@@ -33,6 +33,7 @@ CONFIG_COMMANDS = ("run", "layers", "generate-info")
 MULTITOKEN_TASKS = ("synthetic", "cnn_dailymail", "jsonl")
 GENERATE_SPLITS = ("id", "ood", "test", "validation", "train")
 UNITS = ("line", "paragraph")
+CNN_VERSIONS = ("1.0.0", "2.0.0", "3.0.0")  # tasks.multitoken.CNN_DM_CONFIGS (not imported: torch)
 # Set by --log-level (the app callback below); boundary() applies it to the inforidge loggers.
 _log_level: str | None = None
 
@@ -247,7 +248,7 @@ def generate_info_cmd(
     split: Literal[GENERATE_SPLITS] | None = typer.Option(None,
                                      help="synthetic: id | ood (default id); cnn_dailymail: test | "
                                      "validation | train (default test)."),
-    cnn_config: str = typer.Option("1.0.0", help="CNN/DailyMail version (1.0.0 joins highlights with a space)."),
+    cnn_config: Literal[CNN_VERSIONS] = typer.Option("1.0.0", help="CNN/DailyMail version (1.0.0 joins highlights with a space)."),
     sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy decoding (seeded by --seed)."),
     seed: int = typer.Option(0, help="Seed of the subsample, sampling and the permutation null."),
     n_permutations: int = typer.Option(20, help="Draws of the permutation null per step."),
