@@ -52,7 +52,9 @@ def test_core_modules_import_without_the_extras():
                                                ("scipy.stats", "layers"), ("nlpaug", "layers"),
                                                ("datasets", "data")])
 def test_require_names_the_extra(monkeypatch, module, extra):
-    monkeypatch.setitem(sys.modules, module.split(".")[0], None)
+    top = module.split(".")[0]
+    for name in [n for n in sys.modules if n.split(".")[0] == top] + [top]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError, match=rf"pip install 'inforidge\[{extra}\]'"):
         require(module)
 
