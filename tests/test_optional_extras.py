@@ -99,3 +99,16 @@ def test_a_run_without_the_extras_writes_tables_and_report(tiny_overrides, tmp_p
     assert (run_dir / "results.parquet").exists() and (run_dir / "report.md").exists()
     assert not list(run_dir.glob("figures/*.png"))
     assert "pip install 'inforidge[plots]'" in out.stdout + out.stderr
+
+
+def test_the_cli_boundary_answers_a_missing_extra_without_a_traceback(monkeypatch, capsys):
+    import typer
+
+    from inforidge.cli import boundary
+
+    monkeypatch.setitem(sys.modules, "nlpaug", None)
+    with pytest.raises(typer.Exit) as exit_info, boundary():
+        require("nlpaug", "the augmentations")
+    assert exit_info.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "Error: nlpaug is needed for the augmentations" in err and "pip install 'inforidge[layers]'" in err

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from inforidge._optional import MissingExtraError
+
 # Only the torch-free config stage is imported here, so `inforidge config` and config errors answer
 # in about a second; each command imports its pipeline (torch, transformers) when it runs.
 from inforidge.config.loading import (
@@ -74,8 +76,8 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override 
 @contextlib.contextmanager
 def boundary() -> Iterator[None]:
     """Every command's logging setup and error boundary: a ValueError, TypeError or FileNotFoundError
-    (a bad config value, a missing file, a wrong block path ...) ends the command with its message on
-    stderr and exit code 2, without a traceback."""
+    (a bad config value, a missing file, a wrong block path ...) or a missing optional extra ends the
+    command with its message on stderr and exit code 2, without a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     package_logger = logging.getLogger("inforidge")
     previous = package_logger.level
@@ -83,7 +85,7 @@ def boundary() -> Iterator[None]:
         package_logger.setLevel(_log_level.upper())
     try:
         yield
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
     finally:
