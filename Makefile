@@ -11,8 +11,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.inforidge-installed
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+# mkdocs-material's banner about its successor, printed on every build.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo paper test test-fast lint bench clean
+.PHONY: install demo paper test test-fast lint docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +39,17 @@ paper: install
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 # Everything: the stage order (import-linter contracts in pyproject.toml; PYTHONPATH so it
-# checks this checkout even if the venv's editable install points elsewhere), the suite, ruff.
+# checks this checkout even if the venv's editable install points elsewhere), the suite, ruff,
+# and the documentation site with warnings as errors (a few seconds).
 test: install
 	PYTHONPATH=src $(VENV)/bin/lint-imports
 	$(OFFLINE) $(PY) -m pytest -q
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(OFFLINE) $(VENV)/bin/mkdocs build --strict --quiet
+
+# The documentation site (mkdocs-material + mkdocstrings) into site/; warnings are errors.
+docs: install
+	$(OFFLINE) $(VENV)/bin/mkdocs build --strict
 
 # The inner loop: the suite without the end-to-end runs (tests marked slow).
 test-fast: install
@@ -54,4 +62,4 @@ bench: install
 	$(PY) benchmarks/bench_estimators.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

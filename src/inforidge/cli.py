@@ -8,9 +8,11 @@ import logging
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+from inforidge._optional import MissingExtraError
 
 # Only the torch-free config stage is imported here, so `inforidge config` and config errors answer
 # in about a second; each command imports its pipeline (torch, transformers) when it runs.
@@ -21,9 +23,51 @@ from inforidge.config.loading import (
     load_paper_config,
 )
 from inforidge.config.schema import GenerateConfig, LayersConfig, RunConfig
+from inforidge.config.settings import DTYPES, FINAL_NORM_CHOICES, KINDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
+
+# Options with a fixed set of values are typed Literal[...]: typer lists the values in --help and
+# refuses any other before the command body runs (so before any heavy import).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+CONFIG_COMMANDS = ("run", "layers", "generate-info")
+MULTITOKEN_TASKS = ("synthetic", "cnn_dailymail", "jsonl")
+GENERATE_SPLITS = ("id", "ood", "test", "validation", "train")
+UNITS = ("line", "paragraph")
+CNN_VERSIONS = ("1.0.0", "2.0.0", "3.0.0")  # tasks.multitoken.CNN_DM_CONFIGS (not imported: torch)
+# Set by --log-level (the app callback below); boundary() applies it to the inforidge loggers.
+_log_level: str | None = None
+
+
+@app.callback()
+def _main(log_level: Literal[LOG_LEVELS] | None = typer.Option(
+        None, "--log-level", case_sensitive=False,
+        help="Level of inforidge's log messages (default: warning), for every command: "
+             "`inforidge --log-level debug run ...`.")) -> None:
+    global _log_level
+    _log_level = log_level.lower() if log_level else None
+
+
+def comma_list(choices=None, item=None, what: str = ""):
+    """A callback checking a comma-separated option before the command runs: every item one of
+    ``choices``, or convertible by ``item`` (e.g. float); click names the option in the error."""
+
+    def check(value: str | None) -> str | None:
+        for v in (value or "").split(","):
+            v = v.strip()
+            if not v:
+                continue
+            if choices is not None and v not in choices:
+                raise typer.BadParameter(f"{v!r} is not one of {', '.join(choices)}")
+            if item is not None:
+                try:
+                    item(v)
+                except ValueError:
+                    raise typer.BadParameter(f"{v!r} is not {what}") from None
+        return value
+
+    return check
 
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config field: section.field=value (repeatable).")]
@@ -32,14 +76,20 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override 
 @contextlib.contextmanager
 def boundary() -> Iterator[None]:
     """Every command's logging setup and error boundary: a ValueError, TypeError or FileNotFoundError
-    (a bad config value, a missing file, a wrong block path ...) ends the command with its message on
-    stderr and exit code 2, without a traceback."""
+    (a bad config value, a missing file, a wrong block path ...) or a missing optional extra ends the
+    command with its message on stderr and exit code 2, without a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    package_logger = logging.getLogger("inforidge")
+    previous = package_logger.level
+    if _log_level is not None:
+        package_logger.setLevel(_log_level.upper())
     try:
         yield
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
+    finally:
+        package_logger.setLevel(previous)
 
 
 def _int_option(value: str, name: str) -> int:
@@ -103,7 +153,8 @@ def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge
 @app.command("config")
 def config_cmd(
     show_defaults: bool = typer.Option(False, "--yaml", help="Print the demo config as YAML instead."),
-    command: str = typer.Option("run", help="Whose config: run (also demo, paper, sweep) | layers | generate-info."),
+    command: Literal[CONFIG_COMMANDS] = typer.Option("run",
+                                help="Whose config: run (also demo, paper, sweep) | layers | generate-info."),
 ) -> None:
     """List every config field with its default and meaning."""
     if show_defaults:
@@ -147,10 +198,14 @@ def sweep_cmd(
         typer.echo(f"warning: {w}")
 
 
+ANALYSES = ("ridge", "attention", "scaling", "kernels")
+
+
 @app.command("analyze")
 def analyze_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder (config.yaml, model/, results.parquet)."),
-    what: str = typer.Option("ridge,attention,scaling", help="Comma-separated analyses: ridge, attention, scaling, kernels."),
+    what: str = typer.Option("ridge,attention,scaling", callback=comma_list(ANALYSES),
+                             help="Comma-separated analyses: ridge, attention, scaling, kernels."),
     from_states: bool = typer.Option(False, "--from-states", help="Recompute every measurement from the states the "
                                      "run saved (tracking.save_states) with other estimator settings (--set), "
                                      "without loading the model; writes --out."),
@@ -184,7 +239,7 @@ def analyze_cmd(
 def generate_info_cmd(
     model: str = typer.Option("runs/demo", help="A run folder (runs/<name>, uses its model/), a model folder "
                               "or a hub causal LM."),
-    task: str = typer.Option("synthetic", help="synthetic (offline: the arithmetic task continued for --k "
+    task: Literal[MULTITOKEN_TASKS] = typer.Option("synthetic", help="synthetic (offline: the arithmetic task continued for --k "
                              "signal values) | cnn_dailymail | jsonl."),
     data: Path | None = typer.Option(None, help="cnn_dailymail: file/folder in the official schema (none: "
                                      "datasets, online); jsonl: the prompt/target file."),
@@ -192,9 +247,10 @@ def generate_info_cmd(
     max_new_tokens: int | None = typer.Option(None, help="Tokens generated per prompt (default 50; the "
                                               "synthetic task: --k)."),
     k: int = typer.Option(10, help="synthetic: target length in signal values."),
-    split: str | None = typer.Option(None, help="synthetic: id | ood (default id); cnn_dailymail: test | "
+    split: Literal[GENERATE_SPLITS] | None = typer.Option(None,
+                                     help="synthetic: id | ood (default id); cnn_dailymail: test | "
                                      "validation | train (default test)."),
-    cnn_config: str = typer.Option("1.0.0", help="CNN/DailyMail version (1.0.0 joins highlights with a space)."),
+    cnn_config: Literal[CNN_VERSIONS] = typer.Option("1.0.0", help="CNN/DailyMail version (1.0.0 joins highlights with a space)."),
     sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy decoding (seeded by --seed)."),
     seed: int = typer.Option(0, help="Seed of the subsample, sampling and the permutation null."),
     n_permutations: int = typer.Option(20, help="Draws of the permutation null per step."),
@@ -203,10 +259,11 @@ def generate_info_cmd(
     batch_size: str = typer.Option("8", help="Prompts per generate() call, or 'auto' (the largest that fits: "
                                    "halved on out-of-memory from 256)."),
     out: Path = typer.Option(Path("runs/generate-info"), help="Output folder (results, figures, report.md)."),
-    plot_steps: str | None = typer.Option(None, help="Comma-separated decoding steps for the by-layer figure "
+    plot_steps: str | None = typer.Option(None, callback=comma_list(item=int, what="a whole number"), help="Comma-separated decoding steps for the by-layer figure "
                                           "(default: about 6 evenly spaced)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: where the model loads)."),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    dtype: Literal[DTYPES] | None = typer.Option(None,
+                                     help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
     allow_unknown_tokens: bool = typer.Option(False, "--allow-unknown-tokens", help="Measure texts even when most of "
                                               "their tokens are the tokenizer's unknown token (otherwise an error)."),
     config: Path | None = typer.Option(None, "--config", help="YAML with model: (block_path, final_norm_path), "
@@ -256,6 +313,17 @@ def _floats(text: str | None, option: str = "") -> list[float]:
     return [_number(v, option, "a comma-separated list of numbers") for v in (text or "").split(",") if v.strip()]
 
 
+def _whole(text: str) -> int:
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value)
+
+
+_numbers = comma_list(item=float, what="a number")
+_whole_numbers = comma_list(item=_whole, what="a whole number")
+
+
 @app.command("layers")
 def layers_cmd(
     models: list[str] = typer.Argument(..., help="Model names or folders (causal LMs or encoders such as BERT); "
@@ -264,7 +332,7 @@ def layers_cmd(
                                "line; --unit paragraph) | a .jsonl file (--text-field) | hf:NAME[:CONFIG] (online)."),
     out: Path = typer.Option(Path("runs/layers"), help="Output folder (results, figures, report.md)."),
     text_field: str = typer.Option("text", help="JSONL / datasets field holding the text."),
-    unit: str = typer.Option("line", help="Text files: line | paragraph."),
+    unit: Literal[UNITS] = typer.Option("line", help="Text files: line | paragraph."),
     hf_split: str = typer.Option("test", help="Split of an hf: source."),
     max_prompts: int = typer.Option(512, help="Prompts read from the source (the first ones)."),
     n_samples: int = typer.Option(256, help="Cap on prompts for the dataset-level and augmentation metrics (seeded)."),
@@ -274,19 +342,20 @@ def layers_cmd(
     base: float = typer.Option(2.0, help="Log base of the entropies (2 = bits)."),
     seed: int = typer.Option(0, help="Seed of the subset, the augmentations and the DiME permutations."),
     augment: bool = typer.Option(True, help="Compute InfoNCE / LiDAR / DiME on two nlpaug copies per prompt."),
-    final_norm: str = typer.Option("pre", help="Causal LMs' last layer: pre (raw residual stream) | post."),
-    kind: str = typer.Option("auto", help="auto | causal | encoder."),
+    final_norm: Literal[FINAL_NORM_CHOICES] = typer.Option("pre", help="Causal LMs' last layer: pre (raw residual stream) | post."),
+    kind: Literal[KINDS] = typer.Option("auto", help="auto | causal | encoder."),
     tokenizer: str | None = typer.Option(None, help="Tokenizer name/folder (default: the model's)."),
     checkpoints: str | None = typer.Option(None, help="Sweep checkpoints of each MODEL folder: all | a comma list "
                                            "(checkpoint-100,... or hub revisions step0,step1000)."),
-    repetition: str | None = typer.Option(None, help="Stress: token-repetition probabilities, e.g. 0,0.1,0.5,0.9."),
-    randomness: str | None = typer.Option(None, help="Stress: random-token probabilities, e.g. 0,0.1,0.5,1."),
-    lengths: str | None = typer.Option(None, help="Stress: prompt lengths in tokens, e.g. 8,16,32,64."),
+    repetition: str | None = typer.Option(None, callback=_numbers, help="Stress: token-repetition probabilities, e.g. 0,0.1,0.5,0.9."),
+    randomness: str | None = typer.Option(None, callback=_numbers, help="Stress: random-token probabilities, e.g. 0,0.1,0.5,1."),
+    lengths: str | None = typer.Option(None, callback=_whole_numbers, help="Stress: prompt lengths in tokens, e.g. 8,16,32,64."),
     sublayers: bool = typer.Option(False, help="Also entropy after attention / MLP / residual adds (inforidge.extract.sublayers)."),
     probe_data: Path | None = typer.Option(None, help="Labelled JSONL (text, label): per-layer linear-probe accuracy "
                                            "and its correlation with each metric."),
     device: str | None = typer.Option(None, help="cpu, cuda ... (default: cuda when available)."),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
+    dtype: Literal[DTYPES] | None = typer.Option(None,
+                                     help="float32 | bfloat16 | float16 (default: the checkpoint's)."),
     figures: bool = typer.Option(True, help="Draw the depth-fraction figures."),
     allow_unknown_tokens: bool = typer.Option(False, "--allow-unknown-tokens", help="Measure texts even when most of "
                                               "their tokens are the tokenizer's unknown token (otherwise an error)."),

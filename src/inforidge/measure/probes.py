@@ -69,6 +69,9 @@ def probe_scores(
         defaults: L2, C = 1) on standardised features (the scaler is fitted on each training
         fold only). The same folds are used for every layer.
     """
+    from inforidge._optional import require
+
+    require("sklearn", "the linear probes")
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -135,7 +138,9 @@ def metric_score_correlations(metrics: pd.DataFrame, score: pd.Series) -> pd.Dat
         [0, 1]; 1 for any exact linear relation, increasing or decreasing) and n_layers (the
         layers used).
     """
-    from scipy import stats
+    from inforidge._optional import require
+
+    stats = require("scipy.stats", "the rank correlations")
 
     if not isinstance(metrics, pd.DataFrame):
         raise TypeError(f"metrics must be a pandas DataFrame (index = layer); got {type(metrics).__name__}")

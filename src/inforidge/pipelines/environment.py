@@ -38,7 +38,59 @@ def environment() -> dict:
         "blas": _blas_summary(torch),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "parallel": _parallel_info(torch),
+        # Versions from the installed metadata (nothing imported); None where not installed.
+        **{name: _version(name) for name in PACKAGES},
+        "gpu": _gpu(torch) if cuda else None,
     }
+
+
+# Packages of the pipeline besides torch, transformers and numpy (some are optional extras).
+PACKAGES = ("datasets", "accelerate", "tokenizers", "pandas", "pyarrow", "matplotlib")
+
+
+def _version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _gpu(torch) -> dict:
+    """Name, memory (GiB) and driver version of CUDA device 0, and the number of devices."""
+    props = torch.cuda.get_device_properties(0)
+    return {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
+            "driver": _driver_version(torch), "count": torch.cuda.device_count()}
+
+
+def _driver_version(torch) -> str | None:
+    """The NVIDIA driver version (NVML, else nvidia-smi); else the CUDA driver API version torch
+    reports (e.g. "cuda-driver-api 12040"); None where none can be read."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception:
+        pass
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout.split()
+        if out:
+            return out[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return f"cuda-driver-api {torch._C._cuda_getDriverVersion()}"
+    except Exception:
+        return None
 
 
 def record_environment(path, **facts) -> None:

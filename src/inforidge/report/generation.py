@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
+from inforidge._optional import require
 from inforidge.measure.rows import NO_STEP
 from inforidge.measure.sequence import SEQUENCE_METRIC, TYPE_GROUPS
-from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.figures import figures_available, new_figure, palette, write_figures
 from inforidge.report.markdown import markdown_table, table_units
 from inforidge.results.table import write_text_atomic
 
@@ -48,7 +48,7 @@ def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, vi
     for ax in axes:
         ax.set_xlabel("layer")
         ax.set_ylabel(table_units(df))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.suptitle(f"information per decoding step (final-norm view: {view})", fontsize=9)
     fig.tight_layout()
@@ -87,7 +87,7 @@ def content_vs_stopword(df: pd.DataFrame, view: str = "post"):
                 ax.plot(m.index, m.values, "-o", ms=3, color=color, label=f"{labels[group]} (N={n})")
                 ax.fill_between(m.index, m - s, m + s, color=color, alpha=0.2)
         ax.set_title(metric.replace("_", " "), fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
         ax.set_xlabel("layer")
         ax.set_ylabel(table_units(df))
         if ax.has_data():
@@ -103,6 +103,8 @@ def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[i
                             view: str = "post") -> dict[str, Path]:
     """information_by_step.png (Fig. 7), information_step_heatmap.png (raw and corrected) and
     content_vs_stopword.png (Fig. 8) into ``folder``."""
+    if not figures_available():
+        return {}
     folder.mkdir(parents=True, exist_ok=True)
     if view not in set(df["final_norm"]):
         view = str(df["final_norm"].iloc[0])

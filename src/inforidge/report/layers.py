@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from inforidge.config.settings import WITHOUT_FIRST
-from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.figures import figures_available, new_figure, palette, write_figures
 from inforidge.report.markdown import base_units, markdown_table, table_units
 from inforidge.results.table import write_text_atomic
 
@@ -167,7 +167,7 @@ def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "pro
 
 def save_layer_figures(df: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """Every depth-fraction figure as PNG under ``folder``; returns name -> path."""
-    if df.empty:
+    if df.empty or not figures_available():
         return {}
     present = {m for m in _base_rows(df)["metric"] if not _is_side_metric(m)}
     metrics = [m for m in ORDER if m in present]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inforidge.report.figures import new_figure, palette, write_figures
+from inforidge.report.figures import figures_available, new_figure, palette, write_figures
 from inforidge.report.markdown import SPLIT_NAME, table_units
 from inforidge.results.summaries import _final, kernel_curves
 
@@ -145,7 +145,10 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
 
 
 def save_figures(df: pd.DataFrame, folder: Path, view: str = "post") -> dict[str, Path]:
-    """Draw the standard figures as PNG into ``folder``; returns name -> path."""
+    """Draw the standard figures as PNG into ``folder``; returns name -> path (none, with a
+    warning, without matplotlib: the extra ``plots``)."""
+    if not figures_available():
+        return {}
     folder.mkdir(parents=True, exist_ok=True)
     figs = {
         "information_heatmap": information_heatmap(df, view=view),

@@ -67,6 +67,9 @@ def build_augmenter(
             swap or delete.
         stopwords: words never augmented (e.g. names or answer words).
     """
+    from inforidge._optional import require
+
+    require("nlpaug", "the augmentations (InfoNCE, LiDAR, DiME)")
     import nlpaug.augmenter.char as nac
     import nlpaug.augmenter.word as naw
     import nlpaug.flow as naf

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+from inforidge._optional import require
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def make_record(prompt: str, target: str, split: str, **metadata: Any) -> dict:
@@ -40,4 +43,4 @@ class TaskData:
         """The split as a ``datasets.Dataset`` (columns prompt, target, split, metadata...)."""
         if split not in self.splits:
             raise KeyError(f"task {self.name!r} has no split {split!r}; it has {sorted(self.splits)}")
-        return datasets.Dataset.from_list(self.splits[split])
+        return require("datasets", "TaskData.dataset").Dataset.from_list(self.splits[split])

@@ -160,8 +160,9 @@ def read_sets(path: str | Path, set_column: str | None = None) -> dict[str, pd.D
 
 def hub_sets(name: str, config: str | None) -> dict[str, pd.DataFrame]:
     """Frames by set name from ``datasets.load_dataset`` (only when the user names a hub dataset)."""
-    import datasets
+    from inforidge._optional import require
 
+    datasets = require("datasets", f"the hub dataset {name!r}")
     kwargs = {"revision": "refs/convert/parquet"} if name.lower() == "clutrr/v1" else {}
     loaded = datasets.load_dataset(name, config, **kwargs)
     out = {}

@@ -165,10 +165,9 @@ def _iter_jsonl(path: Path, text_field: str) -> Iterator[str]:
 
 
 def _iter_hf(spec: str, split: str, text_field: str) -> Iterator[str]:
-    try:
-        import datasets
-    except ImportError as e:  # pragma: no cover - datasets is a dependency
-        raise ValueError("hf: sources need the `datasets` package (pip install datasets)") from e
+    from inforidge._optional import require
+
+    datasets = require("datasets", "hf: sources")
     name, _, config = spec.partition(":")
     try:
         ds = datasets.load_dataset(name, config or None, split=split, streaming=True)

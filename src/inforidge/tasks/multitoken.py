@@ -154,8 +154,9 @@ def load_cnn_dailymail(path: str | Path | None = None, *, config: str = "1.0.0",
                 "CNN/DailyMail: no --data path was given and the Hugging Face hub is offline; pass a local "
                 f"{split}.jsonl / {split}.parquet with the fields article, highlights, id (DATA.md §6)"
             )
-        import datasets
+        from inforidge._optional import require
 
+        datasets = require("datasets", "CNN/DailyMail from the hub")
         ds = datasets.load_dataset(CNN_DM_HUB, config, split=split)
         rows = [{"article": r["article"], "highlights": r["highlights"], "id": r["id"],
                  "_where": f"{CNN_DM_HUB}:{split} row {i}"} for i, r in enumerate(ds)]

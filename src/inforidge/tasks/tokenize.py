@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-import datasets
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
@@ -154,7 +153,22 @@ def target_token_sequences(tokenizer, targets: Sequence[str]) -> list[list[int]]
     return [list(ids) for ids in tokenizer(list(targets), add_special_tokens=False)["input_ids"]]
 
 
-def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: str = "error") -> datasets.Dataset:
+class TokenizedRecords(torch.utils.data.Dataset):
+    """A list of tokenised samples (dicts of input_ids, attention_mask, labels) as a map-style
+    torch Dataset: what :class:`transformers.Trainer` and the collators read, without the
+    ``datasets`` package (an optional extra)."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.rows[i]
+
+
+def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: str = "error") -> TokenizedRecords:
     """input_ids = prompt + target token(s); labels = -100 except the target (loss on it only).
 
     ``multi_token_target``: policy for targets longer than one token (see
@@ -168,11 +182,10 @@ def tokenize_for_next_token(records: list[dict], tokenizer, multi_token_target: 
         target_ids = [[t] for t in target_token_ids(tokenizer, targets, multi_token_target).tolist()]
     enc = tokenizer([r["prompt"] for r in records], add_special_tokens=True)
     ids = [p + t for p, t in zip(enc["input_ids"], target_ids, strict=True)]
-    return datasets.Dataset.from_dict({
-        "input_ids": ids,
-        "attention_mask": [[1] * len(i) for i in ids],
-        "labels": [[-100] * (len(i) - len(t)) + t for i, t in zip(ids, target_ids, strict=True)],
-    })
+    return TokenizedRecords([
+        {"input_ids": i, "attention_mask": [1] * len(i), "labels": [-100] * (len(i) - len(t)) + t}
+        for i, t in zip(ids, target_ids, strict=True)
+    ])
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
