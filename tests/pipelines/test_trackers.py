@@ -144,3 +144,11 @@ def test_wandb_offline_gets_scalars_charts_and_figures(tiny_gpt2, word_tokenizer
     assert {"inforidge/info/id_table", "inforidge/gain/ood_table", "inforidge/layer_curves",
             "inforidge/information_heatmap"} <= set(summary)
     assert summary["train/global_step"] == 4
+
+
+def test_sweep_and_layers_refuse_a_tracker_they_cannot_write():
+    from inforidge.pipelines.tracking import check_report_to
+
+    assert check_report_to("none") == [] and check_report_to("tensorboard") == ["tensorboard"]
+    with pytest.raises(ValueError, match="wandb sync --sync-tensorboard"):
+        check_report_to("tensorboard,wandb")

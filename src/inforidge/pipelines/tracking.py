@@ -266,15 +266,15 @@ def scalar_groups(keys) -> list[str]:
     return sorted({k.rsplit("/layer_", 1)[0] for k in keys if "/layer_" in k})
 
 
-def tensorboard_layout(scalars: dict[str, float]) -> dict:
+def tensorboard_layout(scalars, prefix: str = "train/") -> dict:
     """TensorBoard custom-scalars layout: one multi-line chart (a line per layer) per metric and
     split, under one category per metric. The Trainer's TensorBoardCallback writes the keys
-    under ``train/``; the tags are regular expressions."""
+    under ``train/`` (``prefix``); the tags are regular expressions."""
     layout: dict[str, dict] = {}
     for group in scalar_groups(scalars):
         metric = group.split("/", 1)[0]
         layout.setdefault(f"InfoRidge {metric}", {})[group] = [
-            "Multiline", [rf"^train/{re.escape(group)}/layer_\d+$"]]
+            "Multiline", [rf"^{re.escape(prefix)}{re.escape(group)}/layer_\d+$"]]
     return layout
 
 
@@ -298,3 +298,62 @@ def figure_pixels(fig) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+# -- trackers for the commands without a Trainer (sweep, layers) -------------------------------
+
+OFFLINE_TRACKERS = ("none", "tensorboard")
+
+
+def check_report_to(report_to: str | Sequence[str] | None) -> list[str]:
+    """The trackers of a ``report_to`` option (comma list); sweep and layers write TensorBoard."""
+    names = [n.strip() for n in (report_to.split(",") if isinstance(report_to, str) else report_to or [])]
+    names = [n for n in names if n and n != "none"]
+    bad = [n for n in names if n not in OFFLINE_TRACKERS]
+    if bad:
+        raise ValueError(f"report_to={','.join(bad)} is not available here: sweep and layers write TensorBoard "
+                         "event files (report_to=tensorboard) under the output folder; to see them in W&B, "
+                         "upload that folder with `wandb sync --sync-tensorboard <folder>`")
+    if names:
+        try:
+            import tensorboard  # noqa: F401  (torch's SummaryWriter needs it)
+        except ImportError as e:
+            raise ValueError("report_to=tensorboard needs the tensorboard package: pip install tensorboard") from e
+    return names
+
+
+def png_pixels(path) -> np.ndarray:
+    """An RGB uint8 array of a PNG written by the report (read without pyplot)."""
+    from matplotlib.image import imread
+
+    img = imread(path)
+    img = (img * 255).round().astype(np.uint8) if img.dtype != np.uint8 else img
+    return np.ascontiguousarray(img[..., :3])
+
+
+def write_tensorboard(folder, runs: dict[str, dict[int, dict[str, float]]], images: dict[str, tuple[int, object]] = (),
+                      layout: dict | None = None):
+    """TensorBoard event files under ``folder``: ``runs`` is run name ("" = ``folder`` itself) ->
+    step -> {tag: value}; ``images`` is tag -> (step, PNG path or RGB array), written in the
+    top run with the custom-scalars ``layout``. Earlier event files in ``folder`` are removed
+    first, so a resumed command leaves one copy of each point."""
+    from pathlib import Path
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(folder)
+    for old in folder.rglob("events.out.tfevents.*"):
+        old.unlink()
+    runs = {"": {}, **runs}
+    for name, steps in runs.items():
+        with SummaryWriter(str(folder / name) if name else str(folder)) as writer:
+            if not name:
+                if layout:
+                    writer.add_custom_scalars(layout)
+                for tag, (step, image) in dict(images).items():
+                    pixels = image if isinstance(image, np.ndarray) else png_pixels(image)
+                    writer.add_image(tag, pixels, step, dataformats="HWC")
+            for step, scalars in sorted(steps.items()):
+                for tag, value in scalars.items():
+                    writer.add_scalar(tag, value, step)
+    return folder
