@@ -6,7 +6,7 @@ import logging
 
 import matplotlib
 import pytest
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
@@ -22,14 +22,14 @@ from inforidge.tasks.tokenize import collator, tokenize_for_next_token
 IDIOMS = ("callbacks", "add_callback", "attach")
 
 
-def _train(model, tokenizer, task, tmp_path, idiom, report_to, disable_tqdm=True, steps=(0, 2)):
+def _train(model, tokenizer, task, tmp_path, idiom, report_to, disable_tqdm=True, steps=(0, 2), extra=()):
     settings = MeasureSettings(n_samples=16, seeds=[0], n_permutations=2)
     ev = Evaluator(tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]}, settings)
     cb = InfoRidgeCallback(ev, ResultsTable(), steps=list(steps))
     args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=16,
                              report_to=report_to, use_cpu=True, save_strategy="no", logging_steps=1,
                              disable_tqdm=disable_tqdm)
-    trainer = Trainer(model=copy.deepcopy(model), args=args, callbacks=[cb] if idiom == "callbacks" else None,
+    trainer = Trainer(model=copy.deepcopy(model), args=args, callbacks=[cb, *extra] if idiom == "callbacks" else list(extra),
                       train_dataset=tokenize_for_next_token(task.splits["train"], tokenizer),
                       data_collator=collator(tokenizer))
     if idiom == "add_callback":
@@ -152,3 +152,27 @@ def test_sweep_and_layers_refuse_a_tracker_they_cannot_write():
     assert check_report_to("none") == [] and check_report_to("tensorboard") == ["tensorboard"]
     with pytest.raises(ValueError, match="wandb sync --sync-tensorboard"):
         check_report_to("tensorboard,wandb")
+
+
+class _StopAt(TrainerCallback):
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at:
+            control.should_training_stop = True
+
+
+def test_a_run_stopped_early_logs_its_last_measurement_and_heatmap(tiny_gpt2, word_tokenizer, tiny_task, tmp_path,
+                                                                   monkeypatch):
+    pytest.importorskip("tensorboard")
+    from transformers.integrations import TensorBoardCallback
+
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tb"))
+    trainer, _ = _train(tiny_gpt2, word_tokenizer, tiny_task, tmp_path, "callbacks", ["tensorboard"], steps=(0,),
+                        extra=[_StopAt(3)])
+    ea = _events(tmp_path / "tb")
+    assert [e.step for e in ea.Scalars("train/info/id/layer_01")] == [0, 3]
+    assert [e.step for e in ea.Images("inforidge/information_heatmap")] == [3]
+    tb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback))
+    assert tb.tb_writer is None, "the writer reopened after train end is closed again"

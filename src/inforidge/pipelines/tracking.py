@@ -169,10 +169,9 @@ class InfoRidgeCallback(TrainerCallback):
         figures = {}
         for cb in self._trackers():
             if isinstance(cb, TensorBoardCallback):
-                writer, reopened = cb.tb_writer, False
-                if writer is None and hasattr(cb, "_init_summary_writer"):  # closed at train end
+                if cb.tb_writer is None and hasattr(cb, "_init_summary_writer"):
                     cb._init_summary_writer(args)
-                    writer, reopened = cb.tb_writer, True
+                writer = cb.tb_writer
                 if writer is None:
                     continue
                 if not self._layout_written:
@@ -181,9 +180,6 @@ class InfoRidgeCallback(TrainerCallback):
                 for name, pixels in self._figures(figures, step, final).items():
                     writer.add_image(f"inforidge/{name}", pixels, step, dataformats="HWC")
                 writer.flush()
-                if reopened:
-                    writer.close()
-                    cb.tb_writer = None
             elif isinstance(cb, WandbCallback) and getattr(cb, "_wandb", None) is not None \
                     and getattr(cb._wandb, "run", None) is not None:
                 wandb = cb._wandb
@@ -192,6 +188,16 @@ class InfoRidgeCallback(TrainerCallback):
                 for group, (xs, ys, keys) in layer_series(self.table.frame).items():
                     entry[f"inforidge/{group}"] = wandb.plot.line_series(xs, ys, keys=keys, title=group, xname="step")
                 wandb.log({**entry, "train/global_step": step})
+
+    def _close_reopened_writers(self) -> None:
+        """At train end the TensorBoardCallback has already closed its writer (it runs first);
+        a measurement then reopens it: close it again."""
+        from transformers.integrations import TensorBoardCallback
+
+        for cb in self._trackers():
+            if isinstance(cb, TensorBoardCallback) and cb.tb_writer is not None:
+                cb.tb_writer.close()
+                cb.tb_writer = None
 
     def _figures(self, cache: dict, step: int, final: bool) -> dict[str, np.ndarray]:
         """The figures as RGB arrays, drawn once per measurement for all trackers."""
@@ -204,7 +210,7 @@ class InfoRidgeCallback(TrainerCallback):
 
     # -- measuring -----------------------------------------------------------------------------
 
-    def _maybe_measure(self, args, state, control, model):
+    def _maybe_measure(self, args, state, control, model, at_end: bool = False):
         step = int(state.global_step)
         if step not in (self.steps or []) or step in self.table.steps():
             return control
@@ -224,7 +230,9 @@ class InfoRidgeCallback(TrainerCallback):
         scalars = summary_scalars(rows)
         control = self._log(args, state, control, scalars)
         if scalars:
-            self._charts(args, state, scalars, final=step == max(self.steps))
+            self._charts(args, state, scalars, final=at_end or step == max(self.steps))
+        if at_end:
+            self._close_reopened_writers()
         return control
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -243,7 +251,7 @@ class InfoRidgeCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         if self.steps is not None and state.global_step not in self.steps:
             self.steps.append(int(state.global_step))  # early stopping ended the run early
-        return self._maybe_measure(args, state, control, model)
+        return self._maybe_measure(args, state, control, model, at_end=True)
 
 
 SCALAR_PREFIXES = ("info/", "info_corrected/", "gain/", "early_exit/")
