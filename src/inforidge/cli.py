@@ -183,6 +183,7 @@ def sweep_cmd(
     out: Path | None = typer.Option(None, help="Output folder (default: <run>/sweep)."),
     config: Path | None = typer.Option(None, help="YAML with the task (default: the run's config.yaml)."),
     overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+    report_to: str = typer.Option("none", help="none | tensorboard: also write event files to <out>/tensorboard."),
 ) -> None:
     """Measure a list of checkpoints into one table (step + weight hash per row); resumable."""
     items = [c for c in (checkpoints or "").split(",") if c.strip()]
@@ -190,7 +191,7 @@ def sweep_cmd(
         from inforidge.pipelines.sweep import sweep_target
 
         res = sweep_target(target, checkpoints=items, out=out, config_path=config,
-                           overrides=overrides or [], progress=not quiet)
+                           overrides=overrides or [], progress=not quiet, report_to=report_to)
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'}")
     typer.echo(res.summary.to_string(index=False))
@@ -363,6 +364,8 @@ def layers_cmd(
                                        "and suite: sections, applied over the flags (see `inforidge config`)."),
     overrides: SetOpt = None,
     quiet: bool = typer.Option(False, help="No progress bars."),
+    report_to: str = typer.Option("none", help="none | tensorboard: also write event files to <out>/tensorboard "
+                                  "(a run per model, x = layer)."),
 ) -> None:
     """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
     InfoNCE, LiDAR, DiME for every layer, plotted by depth fraction; optional stress sweeps, checkpoints,
@@ -380,7 +383,7 @@ def layers_cmd(
                          unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition, "--repetition"),
                          randomness=_floats(randomness, "--randomness"), lengths=[int(v) for v in _floats(lengths, "--lengths")],
                          sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,
-                         progress=not quiet, allow_unknown_tokens=cfg.allow_unknown_tokens)
+                         progress=not quiet, allow_unknown_tokens=cfg.allow_unknown_tokens, report_to=report_to)
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'} ({len(res.frame)} rows)")
     for n in res.notes:

@@ -370,11 +370,23 @@ def test_cli_layers(model_dirs, tmp_path):
     src.write_text("\n".join(TEXTS))
     res = CliRunner().invoke(app, ["layers", model_dirs["gpt2"], "--source", str(src), "--out", str(tmp_path / "o"),
                                    "--batch-size", "4", "--no-augment", "--repetition", "0,0.5", "--no-figures",
-                                   "--quiet"])
+                                   "--quiet", "--report-to", "tensorboard"])
     assert res.exit_code == 0, res.output
     assert "report:" in res.output
     f = pd.read_csv(tmp_path / "o" / "results.csv")
     assert {"prompt_entropy", "dataset_entropy"} <= set(f["metric"]) and set(f["stress"].dropna()) == {"repetition"}
+    # one TensorBoard run per model, x = layer, one tag per metric/split (the stress rows left out)
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    mux = EventMultiplexer().AddRunsFromDirectory(str(tmp_path / "o" / "tensorboard"))
+    mux.Reload()
+    run = next(r for r in mux.Runs() if r != ".")
+    base = f[f["stress"].isna() & (f["metric"] == "prompt_entropy")]
+    split = base["split"].iloc[0]
+    events = mux.Scalars(run, f"prompt_entropy/{split}")
+    assert [e.step for e in events] == sorted(base["layer"].unique())
+    want = base.groupby("layer")["value"].mean()
+    assert [e.value for e in events] == pytest.approx(want.tolist(), rel=1e-5)
     bad = CliRunner().invoke(app, ["layers", model_dirs["gpt2"], "--source", str(tmp_path / "none.txt")])
     assert bad.exit_code != 0 and "is not a file" in bad.output
 

@@ -66,7 +66,8 @@ def test_callback_gives_its_extracted_states_to_extra_row_builders(setup, tiny_g
 
     table = ResultsTable()
     cb = InfoRidgeCallback(ev, table, steps=[3], extra_rows=[builder])
-    cb._maybe_measure(SimpleNamespace(global_step=3, is_world_process_zero=True, log_history=[]), tiny_gpt2)
+    cb._maybe_measure(None, SimpleNamespace(global_step=3, is_world_process_zero=True, log_history=[], epoch=None),
+                     None, tiny_gpt2)
     assert ev.extractions == 1 and len(seen) == 1 and seen[0][1] == 3
     assert set(seen[0][0]) == {"id", "ood"}
     df = table.frame

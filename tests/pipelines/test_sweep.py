@@ -163,11 +163,18 @@ def test_sweep_cli_end_to_end(trained, tmp_path):
     out = tmp_path / "cli_sweep"
     res = CliRunner().invoke(app, ["sweep", str(run_dir), "--out", str(out), "--checkpoints", "checkpoint-2,checkpoint-4",
                                    "--quiet", "--set", "tracking.measure.n_samples=16",
-                                   "--set", "tracking.measure.n_permutations=2"])
+                                   "--set", "tracking.measure.n_permutations=2", "--report-to", "tensorboard"])
     assert res.exit_code == 0, res.output
     for f in ("results.parquet", "results.csv", "report.md", "figures/information_heatmap.png"):
         assert (out / f).exists(), f
     df = pd.read_parquet(out / "results.parquet")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    assert [e.step for e in ea.Scalars("info/id/layer_01")] == [2, 4]
+    assert len([t for t in ea.Tags()["scalars"] if "/layer_" in t]) == 25
+    assert "inforidge/information_heatmap" in ea.Tags()["images"] and "custom_scalars__config__" in ea.Tags()["tensors"]
     assert set(df["step"]) == {2, 4} and set(df["n_samples"].dropna()) <= {16, 32}
     report = (out / "report.md").read_text()
     assert "## Checkpoints" in report and "## Verdict" in report

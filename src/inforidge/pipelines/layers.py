@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from inforidge.measure.stress import stress_rows
 from inforidge.models.checkpoints import discover_checkpoints, resolve_checkpoints
 from inforidge.models.loading import load, tokenizer_folder
 from inforidge.pipelines.folders import check_output_folder
+from inforidge.pipelines.tracking import check_report_to, write_tensorboard
 from inforidge.report.layers import save_layer_figures, write_layers_report
 from inforidge.results.table import ResultsTable, atomic_write, has_table
 from inforidge.tasks.corpora import BUILTIN, load_labelled_texts, load_texts
@@ -151,6 +153,7 @@ def run_layers(
     block_path: str | None = None,
     final_norm_path: str | None = None,
     allow_unknown_tokens: bool = False,
+    report_to: str = "none",
 ) -> LayersOutput:
     """What ``inforidge layers`` does: the suite for each model (or each checkpoint of each
     run folder when ``checkpoints`` is "all" or a comma list), optional stress sweeps,
@@ -171,9 +174,14 @@ def run_layers(
     The share of each text source's tokens (and the probe texts') that a model's tokenizer maps
     to its unknown token is a report note; above 50 % that model is refused (a ValueError, see
     :func:`~inforidge.tasks.tokenize.check_unknown_tokens`) unless ``allow_unknown_tokens``.
+
+    ``report_to="tensorboard"`` also writes ``<out>/tensorboard``: a run per model/checkpoint
+    whose x axis is the layer, so each metric/split is one chart with the models overlaid, and
+    the depth figures as images.
     """
 
     s = (settings or LayerSuiteSettings()).validate()
+    trackers = check_report_to(report_to)
     if not models:
         raise ValueError("no model given; pass at least one model name or folder")
     if device is None and torch.cuda.is_available():
@@ -265,6 +273,26 @@ def run_layers(
     figs = save_layer_figures(df, out_dir / "figures") if figures else {}
     report = write_layers_report(df, out_dir, figs, settings=s, source=src.name, n_prompts=len(src.texts),
                                  correlations=correlations, notes=notes)
+    if trackers and not df.empty:
+        write_tensorboard(out_dir / "tensorboard", _layer_runs(df), {f"inforidge/{n}": (0, p) for n, p in figs.items()})
     return LayersOutput(out_dir, df, report, figs, correlations, notes)
 
 
+
+
+def _layer_runs(df: pd.DataFrame) -> dict[str, dict[int, dict[str, float]]]:
+    """TensorBoard runs of the plain suite: one per model (``model@step<N>`` per checkpoint),
+    step = layer, tag = ``<metric>/<split>`` (mean over seeds)."""
+    base = df[df["stress"].isna()] if "stress" in df else df
+    base = base[~base["metric"].astype(str).str.startswith("sublayer_")]
+    step = base["step"] if "step" in base else pd.Series([None] * len(base), index=base.index)
+    runs: dict[str, dict[int, dict[str, float]]] = {}
+    for (model, st), g in base.assign(_step=pd.to_numeric(step, errors="coerce")).groupby(
+            ["model", "_step"], dropna=False):
+        name = str(model) if pd.isna(st) else f"{model}@step{int(st)}"
+        name = re.sub(r"[^\w.@/-]", "_", name).replace("..", "_").strip("/")
+        layers = runs.setdefault(name, {})
+        for (layer, metric, split), v in g.groupby(["layer", "metric", "split"])["value"].mean().items():
+            if pd.notna(v):
+                layers.setdefault(int(layer), {})[f"{metric}/{split}"] = float(v)
+    return runs

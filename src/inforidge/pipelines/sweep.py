@@ -35,6 +35,12 @@ from inforidge.models.checkpoints import (
 )
 from inforidge.models.loading import load, load_tokenizer, prepare_tokenizer, tokenizer_folder
 from inforidge.pipelines.folders import check_output_folder
+from inforidge.pipelines.tracking import (
+    check_report_to,
+    summary_scalars,
+    tensorboard_layout,
+    write_tensorboard,
+)
 from inforidge.report.run import write_report
 from inforidge.report.run_figures import save_figures
 from inforidge.report.sweep import checkpoint_section
@@ -233,14 +239,18 @@ def sweep_target(
     config_path: str | Path | None = None,
     overrides: Sequence[str] = (),
     progress: bool = True,
+    report_to: str = "none",
 ) -> SweepOutput:
     """What ``inforidge sweep`` does: sweep ``target`` (a run folder of ours, a folder of
     Trainer checkpoints, or a hub model name), then write the table, figures and report.
+    ``report_to="tensorboard"`` also writes the per-layer scalars (x = checkpoint step; one
+    custom-scalars chart per metric and split) and the figures to ``<out>/tensorboard``.
 
     The evaluation data and measurement settings come from ``config_path`` (a run config YAML
     with the task; it may hold a ``sweep: {checkpoints: [...], revisions: [...]}`` section) or,
     for a run folder of ours, from its ``config.yaml``; ``overrides`` apply on top.
     """
+    trackers = check_report_to(report_to)
     folder = Path(target)
     is_dir = folder.is_dir()
     path = Path(config_path) if config_path else (folder / "config.yaml" if is_dir else None)
@@ -290,4 +300,9 @@ def sweep_target(
     config.name = f"{config.name if config_path is None else Path(target).name} (checkpoint sweep)"
     figures = save_figures(df, out_dir / "figures")
     report_path, _ = write_report(df, out_dir, config, figures, checkpoint_section(df, result.warnings))
+    if trackers and not df.empty:
+        by_step = {int(s): summary_scalars(g.to_dict("records")) for s, g in df.groupby("step")}
+        write_tensorboard(out_dir / "tensorboard", {"": by_step},
+                          {f"inforidge/{n}": (max(by_step), p) for n, p in figures.items()},
+                          tensorboard_layout({k for v in by_step.values() for k in v}, prefix=""))
     return SweepOutput(out_dir, result, report_path, checkpoint_summary(df))
