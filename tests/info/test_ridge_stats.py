@@ -123,8 +123,8 @@ def test_max_statistic_by_hand_over_several_layers():
     curve = torch.tensor([0.1, 0.8, 0.9, 0.6], dtype=torch.float64)
     draws = curve + 0.2 * torch.randn(50, 4, generator=g, dtype=torch.float64)
     t = ridge_test(curve, draws)
-    obs = [float(curve[l] - curve[3]) for l in (1, 2)]
-    big = sum(max(float(draws[b, l] - draws[b, 3]) - obs[i] for i, l in enumerate((1, 2))) >= max(obs)
+    obs = [float(curve[layer] - curve[3]) for layer in (1, 2)]
+    big = sum(max(float(draws[b, layer] - draws[b, 3]) - obs[i] for i, layer in enumerate((1, 2))) >= max(obs)
               for b in range(50))
     assert t.statistic == pytest.approx(max(obs)) and t.p_value == pytest.approx((big + 1) / 51)
     assert 0 < t.p_value <= 1
@@ -136,10 +136,10 @@ def test_jackknife_scale_by_hand():
     draws = curve + 0.1 * torch.randn(40, 4, generator=g, dtype=torch.float64)
     jack = curve + 0.01 * torch.randn(30, 4, generator=g, dtype=torch.float64)
     scale = jackknife_scale(curve, draws, jack)
-    for i, l in enumerate((1, 2)):
-        d = (jack[:, l] - jack[:, 3]).numpy()
+    for i, layer in enumerate((1, 2)):
+        d = (jack[:, layer] - jack[:, 3]).numpy()
         se = ((29 / 30) * ((d - d.mean()) ** 2).sum()) ** 0.5
-        assert float(scale[i]) == pytest.approx(se / float((draws[:, l] - draws[:, 3]).std()))
+        assert float(scale[i]) == pytest.approx(se / float((draws[:, layer] - draws[:, 3]).std()))
     assert torch.equal(jackknife_scale(curve, draws, None), torch.ones(2, dtype=torch.float64))
 
 

@@ -175,9 +175,11 @@ def min_draws(level: float) -> int:
     return int(np.ceil(2 / level - 1 - 1e-9))
 
 
-def is_flat(curve: Tensor) -> bool:
-    """True when all values of the (L+1,) curve are equal within FLAT_ATOL + 1e-9 * max|curve|."""
-    return float(curve.max() - curve.min()) <= FLAT_ATOL + 1e-9 * float(curve.abs().max())
+def is_flat(curve) -> bool:
+    """True when all values of the (L+1,) curve (tensor or array) are equal within
+    FLAT_ATOL + 1e-9 * max|curve|."""
+    a = np.asarray(curve, dtype=np.float64)
+    return float(a.max() - a.min()) <= FLAT_ATOL + 1e-9 * float(np.abs(a).max())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ ABLATION_KERNELS = ("gaussian", "laplacian", "polynomial")
 
 
 RIDGE_FIELDS = {  # metric stem -> key of RidgeTest.summary()
-    "ridge_layer": "peak_layer", "ridge_layer_ci_low": "ridge_layer_ci_low",
+    "ridge_layer": "peak_layer", "ridge_peak_value": "peak_value", "ridge_layer_ci_low": "ridge_layer_ci_low",
     "ridge_layer_ci_high": "ridge_layer_ci_high", "ridge_p_value": "p_value", "ridge_drop": "drop",
     "ridge_drop_ci_low": "drop_ci_low", "ridge_drop_ci_high": "drop_ci_high",
     "ridge_share_before_last": "share_before_last", "ridge_statistic": "statistic", "ridge_verdict": "ridge",
@@ -26,6 +26,14 @@ RIDGE_FIELDS = {  # metric stem -> key of RidgeTest.summary()
 
 def _value(v) -> float:
     return float("nan") if v is None else float(v)
+
+
+def verdict_rows(test, common: dict, suffix: str = "", level: float = 0.05) -> list[dict]:
+    """The rows of one :class:`~inforidge.info.ridge.RidgeTest` (metric ``stem + suffix`` for each
+    stem of :data:`RIDGE_FIELDS`), every row carrying the test's ``flag`` (None when it has a verdict)."""
+    summary = test.summary(level)
+    return [{**common, "metric": stem + suffix, "value": _value(summary[key]), "flag": summary["flag"]}
+            for stem, key in RIDGE_FIELDS.items()]
 
 
 def ridge_sigmas(settings) -> list:
@@ -78,9 +86,7 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
                 for suffix, test in tests.items():
                     if test is None:
                         continue
-                    summary = test.summary(level)
-                    rows += [{**common, "final_norm": view, "metric": stem + suffix, "value": _value(summary[key]),
-                              "flag": summary["flag"]} for stem, key in RIDGE_FIELDS.items()]
+                    rows += verdict_rows(test, {**common, "final_norm": view}, suffix, level)
     return rows
 
 
