@@ -106,7 +106,7 @@ def test_same_seed_same_result(peaked):
 def test_p_value_and_interval_by_hand():
     curve = torch.tensor([0.0, 1.0, 0.5])
     # drops peak - last per draw: 0.5, -0.1, 0.0, 0.3 -> 2 draws with drop <= 0 (naive p 3/5).
-    # T = 0.5; centred drops 0.0, -0.6, -0.5, -0.2: none >= T -> max-statistic p = 1/5.
+    # T = 0.5; drops centred at their mean 0.175: 0.325, -0.275, -0.175, 0.125: none >= T -> p = 1/5.
     draws = torch.tensor([[0, 1.0, 0.5], [0, 0.5, 0.6], [0, 0.7, 0.7], [0, 0.9, 0.6]])
     t = ridge_test(curve, draws, confidence=0.5)
     assert t.peak_layer == 1 and t.naive_p_value == pytest.approx(3 / 5)
@@ -124,7 +124,8 @@ def test_max_statistic_by_hand_over_several_layers():
     draws = curve + 0.2 * torch.randn(50, 4, generator=g, dtype=torch.float64)
     t = ridge_test(curve, draws)
     obs = [float(curve[layer] - curve[3]) for layer in (1, 2)]
-    big = sum(max(float(draws[b, layer] - draws[b, 3]) - obs[i] for i, layer in enumerate((1, 2))) >= max(obs)
+    mean = [float((draws[:, layer] - draws[:, 3]).mean()) for layer in (1, 2)]
+    big = sum(max(float(draws[b, layer] - draws[b, 3]) - mean[i] for i, layer in enumerate((1, 2))) >= max(obs)
               for b in range(50))
     assert t.statistic == pytest.approx(max(obs)) and t.p_value == pytest.approx((big + 1) / 51)
     assert 0 < t.p_value <= 1
