@@ -166,7 +166,8 @@ class TrackingConfig:
     """Estimator settings."""
     ridge_bootstrap: int = 200
     """Bootstrap draws of the ridge statistics on the final checkpoint (peak layer with its CI,
-    p of MI(peak) > MI(last) raw and null-corrected, sigma=1 vs 'median'); 0 = off."""
+    max-statistic p of the drop to the last layer, raw and null-corrected, sigma=1 vs 'median';
+    they decide the report's verdict); at least 39 for a verdict at the 0.05 level; 0 = off."""
     ridge_every_step: bool = False
     """Add the ridge statistics to every measured step, not only the final one (each time about
     3 measurements' worth of time per 100 draws)."""
