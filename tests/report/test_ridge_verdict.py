@@ -121,3 +121,11 @@ def test_p_value_resolution():
     assert format_p_value(2 / 21, 20) == "0.095"
     assert format_p_value(1 / 1001, 1000) == "≤ 0.001 (smallest with 1000 draws)"
     assert format_p_value(0.5) == "0.500" and format_p_value(None, 20) == "—"
+
+
+def test_section_keeps_verdict_columns_that_are_all_no_verdict():
+    """Every verdict NaN (N < 30): the σ comparison still lists both bandwidths with the flag."""
+    rows = boot_rows(PEAKED, 0.01, n_samples=20)[0] + boot_rows(PEAKED, 0.01, sigma="median", n_samples=20)[0]
+    section = "\n".join(ridge_section(pd.DataFrame(curve_rows(PEAKED, n_samples=20) + rows)))
+    assert "null-corrected verdict does not depend on σ (σ=1.0: no verdict (too_few_samples), " \
+           "σ=median: no verdict (too_few_samples))" in section

@@ -46,13 +46,13 @@ FLAG_TEXT = {
 }
 
 
-def _flags(d: pd.DataFrame) -> pd.DataFrame:
-    """(split, final_norm, sigma) -> flag of the raw and corrected verdict rows."""
+def _flags(d: pd.DataFrame) -> dict:
+    """(split, final_norm, sigma, verdict metric) -> flag of the raw and corrected verdict rows."""
     rows = d[d["metric"].isin(["ridge_verdict", "ridge_verdict_corrected"])]
     if "flag" not in rows:
-        rows = rows.assign(flag=None)
-    return rows.pivot_table(index=["split", "final_norm", "sigma"], columns="metric", values="flag",
-                            aggfunc="first").reindex(columns=["ridge_verdict", "ridge_verdict_corrected"])
+        return {}
+    return {(sp, v, sg, m): f for sp, v, sg, m, f in rows[["split", "final_norm", "sigma", "metric", "flag"]]
+            .itertuples(index=False) if isinstance(f, str)}
 
 
 def ridge_section(df: pd.DataFrame) -> list[str]:
@@ -67,7 +67,8 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
         df["metric"] == "predictive_information").any() else None
     rows = []
     for _, r in w.iterrows():
-        f_raw, f_corr = flags.loc[(r["split"], r["final_norm"], r["sigma"])] if len(flags) else (None, None)
+        key = (r["split"], r["final_norm"], r["sigma"])
+        f_raw, f_corr = flags.get((*key, "ridge_verdict")), flags.get((*key, "ridge_verdict_corrected"))
         rows.append({
             "split": r["split"], "view": r["final_norm"], "σ": r["sigma"],
             "raw peak [CI]": _peak(r, ""), "raw p": format_p_value(r.get("ridge_p_value"), n_boot),
@@ -97,7 +98,8 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
             verdicts = {}
             for kind, col in (("raw", "ridge_verdict"), ("null-corrected", "ridge_verdict_corrected")):
                 if col in g:
-                    verdicts[kind] = {s: _yes(v) for s, v in zip(g["sigma"], g[col], strict=True)}
+                    verdicts[kind] = {s: _yes(v, flags.get((split, view, s, col)))
+                                      for s, v in zip(g["sigma"], g[col], strict=True)}
             parts = []
             for kind, v in verdicts.items():
                 same = len(set(v.values())) == 1

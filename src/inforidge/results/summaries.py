@@ -37,15 +37,20 @@ def ridge_summary(df: pd.DataFrame) -> pd.DataFrame:
     d = _final(df, "ridge_")
     if d.empty:
         return pd.DataFrame()
-    wide = d.pivot_table(index=["split", "final_norm", "sigma"], columns="metric", values="value", aggfunc="first")
+    return _wide(d, ["split", "final_norm", "sigma"])
+
+
+def _wide(d: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """metric -> column; keeps all-NaN metrics (a verdict row with no verdict), unlike pivot_table."""
+    wide = d.groupby([*index, "metric"], sort=True)["value"].first().unstack("metric")
+    wide.columns.name = None
     return wide.reset_index()
 
 
 def ridge_by_step(df: pd.DataFrame, sigma: str) -> pd.DataFrame:
     """One row per (step, split, final_norm) of the ridge statistics at bandwidth ``sigma``."""
     d = df[df["metric"].astype(str).str.startswith("ridge_") & (df["sigma"] == sigma)]
-    wide = d.pivot_table(index=["split", "final_norm", "step"], columns="metric", values="value", aggfunc="first")
-    return wide.reset_index()
+    return _wide(d, ["split", "final_norm", "step"])
 
 
 
@@ -186,8 +191,9 @@ def depth_summary(depth_runs: dict[int, Path]) -> pd.DataFrame:
             peak = _layer(x["corrected_peak_layer"])
             rows.append({"k": k, "split": x["split"], "corrected peak": peak,
                          "L": k, "corrected drop": f"{float(x['corrected_drop']):.3f}",
-                         "ridge": _verdict_text(x["corrected_ridge"], x.get("corrected_flag")),
-                         "peak before last": peak is not None and peak < k})
+                         "ridge": _verdict_text(x["corrected_ridge"]) == "yes",
+                         "peak before last": peak is not None and peak < k,
+                         "no verdict": x.get("corrected_flag") if isinstance(x.get("corrected_flag"), str) else "—"})
     return pd.DataFrame(rows)
 
 
