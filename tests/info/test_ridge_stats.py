@@ -5,7 +5,11 @@ import torch
 
 from inforidge.info import estimate_information, gram_matrix
 from inforidge.info.ridge import (
+    MIN_SAMPLES,
     bandwidth_check,
+    jackknife_scale,
+    leave_one_out_information,
+    min_draws,
     resampled_information,
     ridge_statistics,
     ridge_test,
@@ -101,14 +105,91 @@ def test_same_seed_same_result(peaked):
 
 def test_p_value_and_interval_by_hand():
     curve = torch.tensor([0.0, 1.0, 0.5])
-    # drops peak - last per draw: 0.5, -0.1, 0.0, 0.3 -> 2 draws with drop <= 0.
+    # drops peak - last per draw: 0.5, -0.1, 0.0, 0.3 -> 2 draws with drop <= 0 (naive p 3/5).
+    # T = 0.5; drops centred at their mean 0.175: 0.325, -0.275, -0.175, 0.125: none >= T -> p = 1/5.
     draws = torch.tensor([[0, 1.0, 0.5], [0, 0.5, 0.6], [0, 0.7, 0.7], [0, 0.9, 0.6]])
     t = ridge_test(curve, draws, confidence=0.5)
-    assert t.peak_layer == 1 and t.p_value == pytest.approx(3 / 5)
+    assert t.peak_layer == 1 and t.naive_p_value == pytest.approx(3 / 5)
+    assert t.statistic == pytest.approx(0.5) and t.p_value == pytest.approx(1 / 5)
     assert t.ridge_layers.tolist() == [1, 2, 1, 1] and t.share_before_last == 0.75
     assert t.ridge_layer_ci == (1, 2)
     flat = ridge_test(torch.tensor([0.0, 1.0]), torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
     assert flat.peak_layer == flat.last_layer and flat.p_value == 1.0 and not flat.is_ridge()
+
+
+def test_max_statistic_by_hand_over_several_layers():
+    """T and p against a direct loop over draws and layers (4 layers, 2 intermediate tested)."""
+    g = torch.Generator().manual_seed(0)
+    curve = torch.tensor([0.1, 0.8, 0.9, 0.6], dtype=torch.float64)
+    draws = curve + 0.2 * torch.randn(50, 4, generator=g, dtype=torch.float64)
+    t = ridge_test(curve, draws)
+    obs = [float(curve[layer] - curve[3]) for layer in (1, 2)]
+    mean = [float((draws[:, layer] - draws[:, 3]).mean()) for layer in (1, 2)]
+    big = sum(max(float(draws[b, layer] - draws[b, 3]) - mean[i] for i, layer in enumerate((1, 2))) >= max(obs)
+              for b in range(50))
+    assert t.statistic == pytest.approx(max(obs)) and t.p_value == pytest.approx((big + 1) / 51)
+    assert 0 < t.p_value <= 1
+
+
+def test_jackknife_scale_by_hand():
+    g = torch.Generator().manual_seed(1)
+    curve = torch.tensor([0.0, 1.0, 0.7, 0.5], dtype=torch.float64)
+    draws = curve + 0.1 * torch.randn(40, 4, generator=g, dtype=torch.float64)
+    jack = curve + 0.01 * torch.randn(30, 4, generator=g, dtype=torch.float64)
+    scale = jackknife_scale(curve, draws, jack)
+    for i, layer in enumerate((1, 2)):
+        d = (jack[:, layer] - jack[:, 3]).numpy()
+        se = ((29 / 30) * ((d - d.mean()) ** 2).sum()) ** 0.5
+        assert float(scale[i]) == pytest.approx(se / float((draws[:, layer] - draws[:, 3]).std()))
+    assert torch.equal(jackknife_scale(curve, draws, None), torch.ones(2, dtype=torch.float64))
+
+
+def test_leave_one_out_matches_dropping_the_sample(peaked):
+    """Replicate i is the estimate without sample i; its null drops the pair (x_i, y_perm(i)) of the
+    full-sample permutations."""
+    from inforidge.info.entropy import permutations
+    x, y = peaked
+    kx, ky = gram_matrix(x), gram_matrix(y)
+    mi, null = leave_one_out_information(kx, ky, n_permutations=2, seed=5)
+    assert mi.shape == null.shape == (60, len(PEAKED))
+    keep = torch.arange(60) != 7
+    torch.testing.assert_close(mi[7], estimate_information(x[:, keep], y[keep], n_permutations=0).mi, rtol=0, atol=1e-9)
+    perms = permutations(60, 2, 5)
+    nulls = [estimate_information(x[:, keep], y[p][keep], n_permutations=0).mi for p in perms]
+    torch.testing.assert_close(null[7], torch.stack(nulls).mean(0), rtol=0, atol=1e-9)
+
+
+def test_identical_intermediate_and_last_layers_give_p_one():
+    """Layers 1..L the same states: every drop is 0 on every draw, T = 0 and p = 1, no ridge."""
+    x, y = layer_stack([3.0, 1.0, 1.0, 1.0])
+    x[2:] = x[1]
+    stats = ridge_statistics(x, y, n_boot=60, seed=0)
+    for test in (stats.raw, stats.corrected):
+        assert test.statistic == pytest.approx(0.0, abs=1e-9) and test.p_value == 1.0
+        assert test.verdict() is False and test.flag() is None
+
+
+def test_peak_at_the_embedding_is_not_a_ridge():
+    curve = torch.tensor([1.0, 0.2, 0.1, 0.0])
+    draws = curve + torch.zeros(60, 4)
+    t = ridge_test(curve, draws, n_samples=100)
+    assert t.peak_layer == 0 and t.p_value < 0.05 and t.verdict() is False
+
+
+def test_no_verdict_when_it_would_not_mean_anything(peaked):
+    x, y = peaked
+    assert min_draws(0.05) == 39 and min_draws(0.01) == 199
+    few = ridge_statistics(x[:, :MIN_SAMPLES - 1], y[:MIN_SAMPLES - 1], n_boot=50, seed=0)
+    assert few.raw.flag() == "too_few_samples" and few.raw.verdict() is None and not few.raw.is_ridge()
+    assert few.summary()["raw_ridge"] is None and few.summary()["raw_flag"] == "too_few_samples"
+    draws = ridge_statistics(x, y, n_boot=20, seed=0)  # smallest p 1/21 > 0.025
+    assert draws.corrected.flag() == "too_few_draws" and draws.corrected.verdict() is None
+    assert draws.corrected.flag(level=0.2) is None and draws.corrected.verdict(level=0.2) is True
+    one_class = ridge_statistics(x, torch.ones(60, 4), n_boot=50, seed=0)  # every MI is 0
+    for test in (one_class.raw, one_class.corrected):
+        assert test.peak_layer is None and test.flag() == "flat_curve" and test.verdict() is None
+        summary = test.summary()
+        assert summary["peak_layer"] != summary["peak_layer"]  # NaN: no peak is named
 
 
 def test_corrected_curve_removes_a_spread_only_ridge():
@@ -116,7 +197,10 @@ def test_corrected_curve_removes_a_spread_only_ridge():
     information rises; the raw curve shows a 'ridge', the null-corrected one does not."""
     x, y = layer_stack([30.0, 3.0, 1.5, 0.8, 0.4, 0.2], dim=8)
     stats = ridge_statistics(x, y, n_boot=N_BOOT, seed=0)
-    assert stats.raw.is_ridge()
+    # The raw curve peaks before the last layer; the old peak-only p called it a ridge, the
+    # max-statistic test (whose draws show the 0.03-bit drop as bootstrap bias) does not.
+    assert stats.raw.peak_layer < stats.raw.last_layer and stats.raw.naive_p_value < 0.05
+    assert not stats.raw.is_ridge()
     assert stats.corrected.peak_layer == stats.corrected.last_layer and not stats.corrected.is_ridge()
 
 

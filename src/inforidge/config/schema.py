@@ -186,7 +186,8 @@ class TrackingConfig:
     """Estimator settings."""
     ridge_bootstrap: int = 200
     """Bootstrap draws of the ridge statistics on the final checkpoint (peak layer with its CI,
-    p of MI(peak) > MI(last) raw and null-corrected, sigma=1 vs 'median'); 0 = off."""
+    max-statistic p of the drop to the last layer, raw and null-corrected, sigma=1 vs 'median';
+    they decide the report's verdict); at least 39 for a verdict at the 0.05 level; 0 = off."""
     save_states: bool = False
     """Write every measurement's extracted states to <run>/states/ (safetensors, one file per step;
     about (L+1) x N x D x 4 bytes per split and step, N the pooled samples), so `inforidge analyze

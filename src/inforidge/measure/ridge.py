@@ -17,11 +17,23 @@ ABLATION_KERNELS = ("gaussian", "laplacian", "polynomial")
 
 
 RIDGE_FIELDS = {  # metric stem -> key of RidgeTest.summary()
-    "ridge_layer": "peak_layer", "ridge_layer_ci_low": "ridge_layer_ci_low",
+    "ridge_layer": "peak_layer", "ridge_peak_value": "peak_value", "ridge_layer_ci_low": "ridge_layer_ci_low",
     "ridge_layer_ci_high": "ridge_layer_ci_high", "ridge_p_value": "p_value", "ridge_drop": "drop",
     "ridge_drop_ci_low": "drop_ci_low", "ridge_drop_ci_high": "drop_ci_high",
-    "ridge_share_before_last": "share_before_last", "ridge_verdict": "ridge",
+    "ridge_share_before_last": "share_before_last", "ridge_statistic": "statistic", "ridge_verdict": "ridge",
 }
+
+
+def _value(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def verdict_rows(test, common: dict, suffix: str = "", level: float = 0.05) -> list[dict]:
+    """The rows of one :class:`~inforidge.info.ridge.RidgeTest` (metric ``stem + suffix`` for each
+    stem of :data:`RIDGE_FIELDS`), every row carrying the test's ``flag`` (None when it has a verdict)."""
+    summary = test.summary(level)
+    return [{**common, "metric": stem + suffix, "value": _value(summary[key]), "flag": summary["flag"]}
+            for stem, key in RIDGE_FIELDS.items()]
 
 
 def ridge_sigmas(settings) -> list:
@@ -39,10 +51,14 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
 
     Metrics (layer -1, a statement about the whole curve): ``ridge_layer`` (arg-max layer on the
     full sample), ``ridge_layer_ci_low/high`` (percentile interval of the draws' arg-max),
-    ``ridge_p_value`` (one-sided bootstrap p of MI(peak) > MI(last)), ``ridge_drop`` (+ CI),
-    ``ridge_share_before_last``, ``ridge_verdict`` (1 = peak before the last layer and p < level);
-    each for the raw curve and, with suffix ``_corrected``, the null-corrected one. ``sigma``
-    tells the bandwidth (the measurement's and 'median').
+    ``ridge_statistic`` (T = largest drop of an intermediate layer to the last) and
+    ``ridge_p_value`` (its max-statistic bootstrap p, :mod:`inforidge.info.ridge`), ``ridge_drop``
+    (+ CI), ``ridge_share_before_last``, ``ridge_verdict`` (1 = peak at an intermediate layer
+    1..L-1 and p < level); each for the raw curve and, with suffix ``_corrected``, the
+    null-corrected one. ``sigma`` tells the bandwidth (the measurement's and 'median').
+    When there is no verdict (N < 30, a flat curve, B < 2/level - 1) ``ridge_verdict`` is NaN
+    and every row of that curve carries the reason in ``flag`` (``too_few_samples``,
+    ``flat_curve``, ``too_few_draws``); a flat curve also has no peak (NaN layer and p).
     """
     st = evaluator.settings
     seed = int(st.seeds[0])
@@ -63,15 +79,14 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
                                              alpha=st.alpha, base=st.base)
             common = {"step": int(step), "split": split, "seed": seed, "n_samples": int(len(idx)),
                       **st.row_settings(), "sigma": str(st.sigma if sigma is None else sigma), "layer": WHOLE_CURVE,
-                      "ridge_n_boot": n_boot, "ridge_confidence": confidence, "ridge_draw_permutations": draws}
+                      "ridge_n_boot": n_boot, "ridge_confidence": confidence, "ridge_draw_permutations": draws,
+                      "ridge_level": level}
             for view, stats in by_view.items():
                 tests = {"": stats.raw, "_corrected": stats.corrected}
                 for suffix, test in tests.items():
                     if test is None:
                         continue
-                    summary = test.summary(level)
-                    rows += [{**common, "final_norm": view, "metric": stem + suffix, "value": float(summary[key])}
-                             for stem, key in RIDGE_FIELDS.items()]
+                    rows += verdict_rows(test, {**common, "final_norm": view}, suffix, level)
     return rows
 
 

@@ -5,7 +5,8 @@ final checkpoint (step = the last measured step):
 
 - ``ridge``: bootstrap ridge statistics (:mod:`inforidge.info.ridge`) of the predictive
   information per split and final-norm view: peak layer with its percentile interval, the
-  one-sided bootstrap p of "MI(peak) > MI(last)" for the raw and the null-corrected curve,
+  max-statistic bootstrap p of the best intermediate-layer drop to the last layer (the
+  report's verdict at the measurement's sigma) for the raw and the null-corrected curve,
   and the same under the median bandwidth (Gaussian kernel only) to show whether the verdict
   depends on sigma. Sample: the Evaluator's subsample of its FIRST seed (the same N samples
   every checkpoint was measured on); the seeds are not pooled, because the bootstrap already

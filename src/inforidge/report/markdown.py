@@ -30,9 +30,21 @@ def _cell(v) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def format_p_value(p) -> str:
-    """A p-value: 3 decimals, scientific notation below 0.001; "—" for None/NaN."""
-    return "—" if p is None or pd.isna(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+def format_p_value(p, n_draws=None) -> str:
+    """A p-value: 3 decimals, scientific notation below 0.001; "—" for None/NaN.
+
+    n_draws: the resampling draws B behind a p of the form (k + 1) / (B + 1). At its smallest
+    value, 1 / (B + 1), the p says its resolution, rounded up: "≤ 0.048 (smallest with 20 draws)".
+    """
+    if p is None or pd.isna(p):
+        return "—"
+    if n_draws is not None and not pd.isna(n_draws) and p <= (1 + 1e-9) / (int(n_draws) + 1):
+        floor = 1 / (int(n_draws) + 1)
+        unit = 10.0 ** (np.floor(np.log10(floor)) - 1)  # round up to 2 significant digits
+        bound = np.ceil(floor / unit - 1e-9) * unit
+        text = f"{bound:.3f}" if bound >= 0.001 else f"{bound:.1e}"
+        return f"≤ {text} (smallest with {int(n_draws)} draws)"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -32,8 +32,27 @@ def _peak(r, suffix: str) -> str:
     return f"{int(layer)} [{int(r[f'ridge_layer_ci_low{suffix}'])}, {int(r[f'ridge_layer_ci_high{suffix}'])}]"
 
 
-def _yes(x) -> str:
-    return "—" if x is None or pd.isna(x) else ("yes" if x >= 0.5 else "no")
+def _yes(x, flag=None) -> str:
+    """yes/no of a verdict value (1/0/True/False); "no verdict (<flag>)" or "—" when there is none."""
+    if x is None or pd.isna(x):
+        return f"no verdict ({flag})" if isinstance(flag, str) and flag else "—"
+    return "yes" if x >= 0.5 else "no"
+
+
+FLAG_TEXT = {
+    "too_few_samples": "fewer than 30 samples: not meaningful",
+    "flat_curve": "flat curve, no peak",
+    "too_few_draws": "too few bootstrap draws for the 0.05 level (need B ≥ 39)",
+}
+
+
+def _flags(d: pd.DataFrame) -> dict:
+    """(split, final_norm, sigma, verdict metric) -> flag of the raw and corrected verdict rows."""
+    rows = d[d["metric"].isin(["ridge_verdict", "ridge_verdict_corrected"])]
+    if "flag" not in rows:
+        return {}
+    return {(sp, v, sg, m): f for sp, v, sg, m, f in rows[["split", "final_norm", "sigma", "metric", "flag"]]
+            .itertuples(index=False) if isinstance(f, str)}
 
 
 def ridge_section(df: pd.DataFrame) -> list[str]:
@@ -43,24 +62,32 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
     d = _final(df, "ridge_")
     first = d.iloc[0]
     n_boot = first.get("ridge_n_boot")
+    flags = _flags(d)
     n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max()) if (
         df["metric"] == "predictive_information").any() else None
     rows = []
     for _, r in w.iterrows():
+        key = (r["split"], r["final_norm"], r["sigma"])
+        f_raw, f_corr = flags.get((*key, "ridge_verdict")), flags.get((*key, "ridge_verdict_corrected"))
         rows.append({
             "split": r["split"], "view": r["final_norm"], "σ": r["sigma"],
-            "raw peak [CI]": _peak(r, ""), "raw p": format_p_value(r.get("ridge_p_value")), "raw ridge": _yes(r.get("ridge_verdict")),
-            "corrected peak [CI]": _peak(r, "_corrected"), "corrected p": format_p_value(r.get("ridge_p_value_corrected")),
-            "corrected ridge": _yes(r.get("ridge_verdict_corrected")),
+            "raw peak [CI]": _peak(r, ""), "raw p": format_p_value(r.get("ridge_p_value"), n_boot),
+            "raw ridge": _yes(r.get("ridge_verdict"), f_raw),
+            "corrected peak [CI]": _peak(r, "_corrected"),
+            "corrected p": format_p_value(r.get("ridge_p_value_corrected"), n_boot),
+            "corrected ridge": _yes(r.get("ridge_verdict_corrected"), f_corr),
         })
+    last = "L" if n_layers is None else f"L = {n_layers}"
     lines = [
         f"## Ridge statistics (step {int(d['step'].max())})",
         f"Bootstrap over the N={int(first['n_samples'])} samples of the seed-{int(first['seed'])} subsample "
         f"({'—' if pd.isna(n_boot) else int(n_boot)} draws, paired over layers). peak = arg-max layer of the "
-        "full-sample curve, with the 95 % percentile interval of the draws' arg-max; p = one-sided bootstrap "
-        f"p-value of MI(peak) > MI(last layer{'' if n_layers is None else f' {n_layers}'}); ridge = peak before "
-        "the last layer and p < 0.05. The peak is chosen and tested on the same samples, so read p as a "
-        "screen for a clear drop, not an exact test.",
+        "full-sample curve, with the 95 % percentile interval of the draws' arg-max; p = max-statistic "
+        f"bootstrap p of the largest drop from an intermediate layer 1..L−1 to the last layer ({last}), "
+        "which pays for picking the peak on the same samples (draws rescaled to the jackknife standard "
+        "error; see inforidge.info.ridge); ridge = peak at an intermediate layer and p < 0.05. No verdict "
+        "below N = 30, for a flat curve or with fewer than 39 draws (the `flag` column says which). The "
+        "rows at the measurement's own σ are the verdict of the report.",
         "",
         markdown_table(pd.DataFrame(rows)),
         "",
@@ -71,7 +98,8 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
             verdicts = {}
             for kind, col in (("raw", "ridge_verdict"), ("null-corrected", "ridge_verdict_corrected")):
                 if col in g:
-                    verdicts[kind] = {s: _yes(v) for s, v in zip(g["sigma"], g[col], strict=True)}
+                    verdicts[kind] = {s: _yes(v, flags.get((split, view, s, col)))
+                                      for s, v in zip(g["sigma"], g[col], strict=True)}
             parts = []
             for kind, v in verdicts.items():
                 same = len(set(v.values())) == 1
@@ -86,7 +114,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
         for _, r in ridge_by_step(df, str(own["sigma"].iloc[0])).iterrows():
             by_step.append({"step": int(r["step"]), "split": r["split"], "view": r["final_norm"],
                             "corrected peak [CI]": _peak(r, "_corrected"),
-                            "corrected p": format_p_value(r.get("ridge_p_value_corrected")),
+                            "corrected p": format_p_value(r.get("ridge_p_value_corrected"), n_boot),
                             "corrected ridge": _yes(r.get("ridge_verdict_corrected"))})
         lines += [f"Null-corrected ridge statistics at every measured step (σ={own['sigma'].iloc[0]}):", "",
                   markdown_table(pd.DataFrame(by_step)), ""]
@@ -151,16 +179,17 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
         for kind, metric in (("raw", "predictive_information"), ("corrected", "predictive_information_corrected")):
             wide = g[g["metric"] == metric].pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
             r = ridge_of_curves(wide.sort_index(axis=1))
-            row[f"{kind} peak"] = r.get("peak_layer", "—")
+            peak = r.get("peak_layer")
+            row[f"{kind} peak"] = "—" if peak is None else peak
             row[f"{kind} drop to L"] = format_number(r.get("drop"))
-            row[f"{kind} ridge"] = _yes(float(r["ridge"])) if r else "—"
+            row[f"{kind} ridge"] = _yes(None if r.get("ridge") is None else float(r["ridge"]), r.get("flag"))
         rows.append(row)
     return [
         f"## Kernel ablation (step {step}; paper Fig. 11)",
         "Predictive information of the final model with the Gaussian (σ as measured), Laplacian (γ = 1) and "
         "polynomial ((x·y + 1)², rows L2-normalised) kernels on the same subsamples, post view; peak = arg-max "
-        "layer of the mean over seeds, ridge = peak before the last layer with a paired drop > max(2·std over "
-        "seeds, 0.02 bits). The polynomial kernel is not infinitely divisible, so I ≤ min(H) is not guaranteed for it.",
+        "layer of the mean over seeds, ridge = peak at an intermediate layer with a paired drop > max(2·std over "
+        "seeds, 0.02 bits) (seed-spread screen; no bootstrap for the other kernels). The polynomial kernel is not infinitely divisible, so I ≤ min(H) is not guaranteed for it.",
         "",
         markdown_table(pd.DataFrame(rows)),
         "",
@@ -172,49 +201,97 @@ def analysis_sections(df: pd.DataFrame) -> list[str]:
     return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df)
 
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and pd.isna(x))
+
+
 def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
-    peak, value = int(r[f"{kind}_peak_layer"]), format_number(r[f"{kind}_peak_value"])
+    peak = r.get(f"{kind}_peak_layer")
+    if _missing(peak):
+        return f"{name} is a flat curve, no peak"
+    peak, value = int(peak), format_number(r[f"{kind}_peak_value"])
     if peak == n_layers:
         return f"{name} is highest at the last layer {n_layers} ({value} bits)"
-    return (f"{name} peaks at layer {peak} of {n_layers} ({value} bits; drop to layer {n_layers}: "
-            f"{format_number(r[f'{kind}_drop'])} ± {format_number(r[f'{kind}_drop_std'])} over seeds)")
+    where = f"layer {peak} of {n_layers}" + (" (the embedding output, not a ridge)" if peak == 0 else "")
+    if r.get(f"{kind}_criterion") == "bootstrap":
+        spread = (f"[{format_number(r.get(f'{kind}_drop_ci_low'))}, {format_number(r.get(f'{kind}_drop_ci_high'))}]"
+                  f", max-statistic p {format_p_value(r.get(f'{kind}_p_value'), r.get(f'{kind}_n_boot'))}")
+    else:
+        spread = f"± {format_number(r[f'{kind}_drop_std'])} over seeds"
+    return f"{name} peaks at {where} ({value} bits; drop to layer {n_layers}: {format_number(r[f'{kind}_drop'])} {spread})"
+
+
+def _verdict_value(x) -> bool | None:
+    return None if _missing(x) else bool(x)
+
+
+CRITERION_TEXT = {"bootstrap": "bootstrap max-statistic test", "seeds": "seed-spread criterion"}
 
 
 def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[str], dict]:
-    """Plain sentences about the final checkpoint and the run, and a machine-readable summary."""
+    """Plain sentences about the final checkpoint and the run, and a machine-readable summary,
+    both read from :func:`~inforidge.results.summaries.ridge_table` (the one verdict)."""
     lines, summary = [], {"final_step": final_step, "ridges": {}}
     fin = ridges[ridges["step"] == final_step]
     for _, r in fin.iterrows():
         key = f"{r['split']}/{r['final_norm']}"
+        raw_ridge, corr_ridge = _verdict_value(r["raw_ridge"]), _verdict_value(r["corrected_ridge"])
         summary["ridges"][key] = {
-            "raw_peak_layer": int(r["raw_peak_layer"]), "corrected_peak_layer": int(r["corrected_peak_layer"]),
-            "raw_ridge": bool(r["raw_ridge"]), "corrected_ridge": bool(r["corrected_ridge"]),
+            "raw_peak_layer": None if _missing(r["raw_peak_layer"]) else int(r["raw_peak_layer"]),
+            "corrected_peak_layer": None if _missing(r["corrected_peak_layer"]) else int(r["corrected_peak_layer"]),
+            "raw_ridge": raw_ridge, "corrected_ridge": corr_ridge,
+            "corrected_p_value": None if _missing(r.get("corrected_p_value")) else float(r["corrected_p_value"]),
+            "corrected_flag": r.get("corrected_flag") if isinstance(r.get("corrected_flag"), str) else None,
+            "criterion": r.get("corrected_criterion"),
         }
-        where = f"{split_name(r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} the final norm"
+        where = (f"{split_name(r['split'])} data, last layer {'after' if r['final_norm'] == 'post' else 'before'} "
+                 f"the final norm; {CRITERION_TEXT.get(r.get('corrected_criterion'), 'seed-spread criterion')}")
         raw = _peak_phrase("raw MI", r, "raw", n_layers)
         corr = _peak_phrase("null-corrected MI", r, "corrected", n_layers)
-        if r["corrected_ridge"]:
+        flag = summary["ridges"][key]["corrected_flag"]
+        if corr_ridge is None:
+            msg = f"**No verdict** ({where}): {FLAG_TEXT.get(flag, flag or 'no verdict')}; {corr}; {raw}."
+        elif corr_ridge:
             msg = f"**Ridge seen** ({where}): {corr}; {raw}."
-        elif r["raw_ridge"] and int(r["corrected_peak_layer"]) == n_layers:
+        elif raw_ridge and int(r["corrected_peak_layer"]) == n_layers:
             msg = (f"**No ridge after null correction** ({where}): {raw}, but the {corr}: the raw peak "
                    "follows the permutation null (representation spread), not information about the target.")
-        elif r["raw_ridge"]:
+        elif raw_ridge:
             msg = (f"**Ridge not confirmed after null correction** ({where}): {raw}; the {corr}: "
                    "a drop too small to call a ridge.")
         else:
             msg = f"**No ridge** ({where}): {raw}; {corr}."
         lines.append(msg)
-    mid = ridges[(ridges["step"] != final_step) & ridges["corrected_ridge"].astype(bool)]
+    seen = ridges["corrected_ridge"].map(lambda x: _verdict_value(x) is True)
+    mid = ridges[(ridges["step"] != final_step) & seen]
     if len(mid):
-        at = ", ".join(f"step {int(s)} ({sp}/{v}, layer {int(p)})" for s, sp, v, p in
-                       mid[["step", "split", "final_norm", "corrected_peak_layer"]].itertuples(index=False))
+        at = ", ".join(f"step {int(s)} ({sp}/{v}, layer {int(p)}, {CRITERION_TEXT.get(c, c)})" for s, sp, v, p, c in
+                       mid[["step", "split", "final_norm", "corrected_peak_layer", "corrected_criterion"]].itertuples(
+                           index=False))
         lines.append(f"During training a null-corrected ridge was seen at: {at}.")
     else:
         lines.append("No earlier checkpoint shows a ridge in the null-corrected MI.")
-    summary["corrected_ridge_anywhere"] = bool(ridges["corrected_ridge"].astype(bool).any())
+    summary["corrected_ridge_anywhere"] = bool(seen.any())
     post_id = summary["ridges"].get("id/post") or next(iter(summary["ridges"].values()), {})
     summary["ridge_layer"] = post_id.get("corrected_peak_layer")
     return lines, summary
+
+
+def checkpoint_ridge_table(ridges: pd.DataFrame) -> pd.DataFrame:
+    """The verdict rows of :func:`~inforidge.results.summaries.ridge_table` as the report prints them."""
+    out = []
+    for _, r in ridges.iterrows():
+        row = {"step": int(r["step"]), "split": r["split"], "view": r["final_norm"]}
+        for kind in ("raw", "corrected"):
+            peak = r[f"{kind}_peak_layer"]
+            row[f"{kind} peak"] = "—" if _missing(peak) else str(int(peak))
+            row[f"{kind} drop"] = format_number(r[f"{kind}_drop"])
+            row[f"{kind} p"] = format_p_value(r.get(f"{kind}_p_value"), r.get(f"{kind}_n_boot"))
+            flag = r.get(f"{kind}_flag")
+            row[f"{kind} ridge"] = _yes(None if _missing(r[f"{kind}_ridge"]) else float(r[f"{kind}_ridge"]), flag)
+        row["criterion"] = r.get("corrected_criterion")
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def null_sentence(df: pd.DataFrame) -> str:
@@ -265,11 +342,13 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         markdown_table(table1(df, final_step)),
         "",
         "## Ridge by checkpoint",
-        "peak = arg-max layer of the mean curve; ridge = peak before the last layer with a paired drop "
-        "> max(2·std over seeds, 0.02 bits).",
+        "The verdict above and this table are the same rows. criterion = bootstrap: the max-statistic "
+        "test of the ridge statistics below at the measurement's σ (peak and drop of the seed-0 "
+        "subsample); criterion = seeds (steps without bootstrap): peak = arg-max layer of the mean curve, "
+        "ridge = peak at an intermediate layer with a paired drop > max(2·std over seeds, 0.02 bits), a "
+        "screen, not a calibrated test. No verdict below N = 30 or for a flat curve.",
         "",
-        markdown_table(ridges[["step", "split", "final_norm", "raw_peak_layer", "raw_drop", "raw_ridge",
-                          "corrected_peak_layer", "corrected_drop", "corrected_ridge"]]),
+        markdown_table(checkpoint_ridge_table(ridges)),
         "",
         *analysis_sections(df),
         *extra_sections,

@@ -1,8 +1,19 @@
 """Ridge detection on the tidy table (pure pandas; no models).
 
-A ridge is a peak of a per-layer curve before the last layer L with a real drop to L. The
-drop is judged per seed (paired: value at the peak layer minus value at L on the same
-subsample): ridge when the mean drop exceeds ``max(2 * std over seeds, min_drop)``.
+A ridge is a peak of a per-layer curve at an intermediate layer 1 <= l < L (layer 0, the
+embedding output, is not one) with a real drop to the last layer L. ONE verdict per (step,
+split, final-norm view) and curve, :func:`ridge_table`, which every summary and the report read:
+
+- ``criterion = "bootstrap"`` where the run has bootstrap ridge rows (``ridge_*``, from
+  :func:`inforidge.measure.ridge.ridge_rows`) at the measurement's own bandwidth: their
+  max-statistic test decides (peak, drop, p, verdict and flag are those rows' values);
+- ``criterion = "seeds"`` elsewhere (steps without bootstrap rows): the drop is judged per seed
+  (paired: value at the peak layer minus value at L on the same subsample), ridge when the
+  mean drop exceeds ``max(2 * std over seeds, min_drop)``. Not a calibrated test: a screen.
+
+No verdict (``ridge`` None, ``flag`` says why) below N = 30 samples (``too_few_samples``) or for
+a flat curve (``flat_curve``: every layer equal, no peak is named); the bootstrap rows add
+``too_few_draws``.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from inforidge.info.ridge import MIN_SAMPLES, is_flat
 from inforidge.measure.rows import STAGE_PREFIX
 from inforidge.results.table import read_run_table
 
@@ -25,15 +37,20 @@ def ridge_summary(df: pd.DataFrame) -> pd.DataFrame:
     d = _final(df, "ridge_")
     if d.empty:
         return pd.DataFrame()
-    wide = d.pivot_table(index=["split", "final_norm", "sigma"], columns="metric", values="value", aggfunc="first")
+    return _wide(d, ["split", "final_norm", "sigma"])
+
+
+def _wide(d: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """metric -> column; keeps all-NaN metrics (a verdict row with no verdict), unlike pivot_table."""
+    wide = d.groupby([*index, "metric"], sort=True)["value"].first().unstack("metric")
+    wide.columns.name = None
     return wide.reset_index()
 
 
 def ridge_by_step(df: pd.DataFrame, sigma: str) -> pd.DataFrame:
     """One row per (step, split, final_norm) of the ridge statistics at bandwidth ``sigma``."""
     d = df[df["metric"].astype(str).str.startswith("ridge_") & (df["sigma"] == sigma)]
-    wide = d.pivot_table(index=["split", "final_norm", "step"], columns="metric", values="value", aggfunc="first")
-    return wide.reset_index()
+    return _wide(d, ["split", "final_norm", "step"])
 
 
 
@@ -70,16 +87,25 @@ def layer_curves(df: pd.DataFrame, metric: str, split: str, view: str, step: int
     return sel.pivot_table(index="seed", columns="layer", values="value", aggfunc="mean").sort_index(axis=1)
 
 
-def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS) -> dict:
-    """Peak layer, drop to the last layer and the verdict for a seed x layer table."""
+def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS, n_samples: int | None = None) -> dict:
+    """Peak layer, drop to the last layer and the seeds-criterion verdict for a seed x layer table.
+
+    ``ridge`` is None with a ``flag`` when there is no verdict: N < MIN_SAMPLES (``n_samples``
+    given) or a flat mean curve (then ``peak_layer`` is None too).
+    """
     if curves.empty:
         return {}
     mean = curves.mean(0)
-    peak = int(mean.idxmax())
     last = int(mean.index.max())
+    if is_flat(mean.to_numpy(dtype=float)):
+        return {"peak_layer": None, "peak_value": float("nan"), "last_layer": last, "last_value": float(mean[last]),
+                "drop": float("nan"), "drop_std": float("nan"), "p_value": float("nan"), "ridge": None,
+                "flag": "flat_curve", "criterion": "seeds"}
+    peak = int(mean.idxmax())
     drop = curves[peak] - curves[last]
     spread = float(drop.std(ddof=1)) if len(drop) > 1 else 0.0
     drop_mean = float(drop.mean())
+    few = n_samples is not None and n_samples < MIN_SAMPLES
     return {
         "peak_layer": peak,
         "peak_value": float(mean[peak]),
@@ -87,21 +113,64 @@ def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS) -> di
         "last_value": float(mean[last]),
         "drop": drop_mean,
         "drop_std": spread,
-        "ridge": bool(peak < last and drop_mean > max(2 * spread, min_drop)),
+        "p_value": float("nan"),
+        "ridge": None if few else bool(0 < peak < last and drop_mean > max(2 * spread, min_drop)),
+        "flag": "too_few_samples" if few else None,
+        "criterion": "seeds",
+    }
+
+
+def _bootstrap_verdict(boot: pd.DataFrame, suffix: str) -> dict:
+    """The ridge_* rows of one (step, split, view) at one bandwidth -> the fields of ridge_of_curves."""
+    value = boot.groupby("metric")["value"].first()
+    flags = boot.loc[boot["metric"] == f"ridge_verdict{suffix}", "flag"] if "flag" in boot else pd.Series(dtype=object)
+    flag = flags.iloc[0] if len(flags) and isinstance(flags.iloc[0], str) else None
+    get = lambda stem: float(value.get(stem + suffix, float("nan")))  # noqa: E731
+    peak, verdict = get("ridge_layer"), get("ridge_verdict")
+    return {
+        "peak_layer": None if pd.isna(peak) else int(peak), "peak_value": get("ridge_peak_value"),
+        "drop": get("ridge_drop"), "drop_ci_low": get("ridge_drop_ci_low"), "drop_ci_high": get("ridge_drop_ci_high"),
+        "drop_std": float("nan"), "p_value": get("ridge_p_value"), "n_boot": boot["ridge_n_boot"].iloc[0]
+        if "ridge_n_boot" in boot else float("nan"),
+        "ridge": None if pd.isna(verdict) else bool(verdict >= 0.5), "flag": flag, "criterion": "bootstrap",
     }
 
 
 def ridge_table(df: pd.DataFrame, metric: str = "predictive_information") -> pd.DataFrame:
-    """One row per (step, split, final-norm view) with the raw and null-corrected ridge."""
+    """THE ridge verdict: one row per (step, split, final-norm view) with the raw and
+    null-corrected peak, drop, p, verdict (``ridge``: True/False/None), ``flag`` and ``criterion``
+    (module docstring: the bootstrap rows at the measurement's own σ where they exist, the
+    seeds criterion elsewhere)."""
     rows = []
     sub = df[df["metric"].isin([metric, f"{metric}_corrected"])]
+    boot_all = df[df["metric"].astype(str).str.startswith("ridge_")]
     for (step, split, view), g in sub.groupby(["step", "split", "final_norm"]):
         row = {"step": int(step), "split": split, "final_norm": view}
-        for kind, name in (("raw", metric), ("corrected", f"{metric}_corrected")):
-            r = ridge_of_curves(layer_curves(g, name, split, view, int(step)))
+        own_sigma = str(g["sigma"].iloc[0]) if "sigma" in g else None
+        n = g["n_samples"].dropna() if "n_samples" in g else pd.Series(dtype=float)
+        n_samples = int(n.min()) if len(n) else None
+        boot = boot_all[(boot_all["step"] == step) & (boot_all["split"] == split) & (boot_all["final_norm"] == view)]
+        if own_sigma is not None and "sigma" in boot:
+            boot = boot[boot["sigma"].astype(str) == own_sigma]
+        for kind, name, suffix in (("raw", metric, ""), ("corrected", f"{metric}_corrected", "_corrected")):
+            if metric == "predictive_information" and (boot["metric"] == f"ridge_verdict{suffix}").any():
+                r = _bootstrap_verdict(boot, suffix)
+            else:
+                r = ridge_of_curves(layer_curves(g, name, split, view, int(step)), n_samples=n_samples)
             row.update({f"{kind}_{k}": v for k, v in r.items() if k not in ("last_layer",)})
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["split", "final_norm", "step"]).reset_index(drop=True)
+
+
+def _layer(x) -> int | None:
+    return None if x is None or pd.isna(x) else int(x)
+
+
+def _verdict_text(ridge, flag=None) -> str:
+    """yes / no / "no verdict (<flag>)" of a ridge_table verdict."""
+    if ridge is None or (isinstance(ridge, float) and pd.isna(ridge)):
+        return f"no verdict ({flag})" if isinstance(flag, str) else "no verdict"
+    return "yes" if ridge else "no"
 
 
 def _final_curve(df: pd.DataFrame, metric: str, split: str, view: str = "post") -> pd.Series:
@@ -119,10 +188,12 @@ def depth_summary(depth_runs: dict[int, Path]) -> pd.DataFrame:
         r = ridge_table(read_run_table(run_dir))
         r = r[(r["final_norm"] == "post") & (r["step"] == r["step"].max())]
         for _, x in r.iterrows():
-            rows.append({"k": k, "split": x["split"], "corrected peak": int(x["corrected_peak_layer"]),
+            peak = _layer(x["corrected_peak_layer"])
+            rows.append({"k": k, "split": x["split"], "corrected peak": peak,
                          "L": k, "corrected drop": f"{float(x['corrected_drop']):.3f}",
-                         "ridge": bool(x["corrected_ridge"]),
-                         "peak before last": int(x["corrected_peak_layer"]) < k})
+                         "ridge": _verdict_text(x["corrected_ridge"]) == "yes",
+                         "peak before last": peak is not None and peak < k,
+                         "no verdict": x.get("corrected_flag") if isinstance(x.get("corrected_flag"), str) else "—"})
     return pd.DataFrame(rows)
 
 
@@ -138,9 +209,9 @@ def overfit_summary(main_dir: Path, overfit_dir: Path) -> pd.DataFrame:
             acc = _final_curve(df, "early_exit_accuracy", x["split"])
             rows.append({"run": label, "final step": step, "split": x["split"],
                          "last-layer accuracy": round(float(acc.iloc[-1]), 3) if len(acc) else "—",
-                         "corrected peak": int(x["corrected_peak_layer"]),
+                         "corrected peak": _layer(x["corrected_peak_layer"]),
                          "corrected drop": f"{float(x['corrected_drop']):.3f}",
-                         "ridge": "yes" if x["corrected_ridge"] else "no"})
+                         "ridge": _verdict_text(x["corrected_ridge"], x.get("corrected_flag"))})
     return pd.DataFrame(rows)
 
 
@@ -169,10 +240,9 @@ def checkpoint_summary(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (name, step, digest), g in df.groupby(["checkpoint", "step", "weight_hash"], sort=False):
         row = {"step": int(step), "checkpoint": name, "weight_hash": digest}
-        for split in sorted(set(g["split"]) - {"all"}):
-            r = ridge_of_curves(layer_curves(g, "predictive_information_corrected", split, "post", int(step)))
-            if r:
-                row[f"peak {split}"] = r["peak_layer"]
-                row[f"ridge {split}"] = "yes" if r["ridge"] else "no"
+        verdicts = ridge_table(g)  # the one verdict (bootstrap rows where the sweep has them)
+        for _, x in verdicts[(verdicts["final_norm"] == "post") & (verdicts["split"] != "all")].iterrows():
+            row[f"peak {x['split']}"] = _layer(x["corrected_peak_layer"])
+            row[f"ridge {x['split']}"] = _verdict_text(x["corrected_ridge"], x.get("corrected_flag"))
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["step", "checkpoint"]).reset_index(drop=True)
