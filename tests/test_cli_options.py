@@ -28,7 +28,7 @@ def flat(text: str) -> str:
     (["layers"], "<auto|causal|encoder>"),
     (["layers"], "<line|paragraph>"),
     (["layers"], "<auto|float32|bfloat16|float16>"),
-    (["generate-info"], "<synthetic|cnn_dailymail|jsonl>"),
+    (["generate-info"], "<synthetic|continuation|cnn_dailymail|jsonl>"),
     (["generate-info"], "<id|ood|test|validation|train>"),
     (["generate-info"], "<1.0.0|2.0.0|3.0.0>"),
     (["generate-info"], "<auto|float32|bfloat16|float16>"),

@@ -23,7 +23,7 @@ from inforidge.config.loading import (
     load_paper_config,
 )
 from inforidge.config.schema import GenerateConfig, LayersConfig, RunConfig
-from inforidge.config.settings import DTYPES, FINAL_NORM_CHOICES, KINDS
+from inforidge.config.settings import DTYPES, FINAL_NORM_CHOICES, KINDS, MULTITOKEN_TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
@@ -32,7 +32,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 # refuses any other before the command body runs (so before any heavy import).
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 CONFIG_COMMANDS = ("run", "layers", "generate-info")
-MULTITOKEN_TASKS = ("synthetic", "cnn_dailymail", "jsonl")
 GENERATE_SPLITS = ("id", "ood", "test", "validation", "train")
 UNITS = ("line", "paragraph")
 CNN_VERSIONS = ("1.0.0", "2.0.0", "3.0.0")  # tasks.multitoken.CNN_DM_CONFIGS (not imported: torch)
@@ -241,12 +240,15 @@ def generate_info_cmd(
     model: str = typer.Option("runs/demo", help="A run folder (runs/<name>, uses its model/), a model folder "
                               "or a hub causal LM."),
     task: Literal[MULTITOKEN_TASKS] = typer.Option("synthetic", help="synthetic (offline: the arithmetic task continued for --k "
-                             "signal values) | cnn_dailymail | jsonl."),
-    data: Path | None = typer.Option(None, help="cnn_dailymail: file/folder in the official schema (none: "
+                             "signal values; for models trained from scratch) | continuation (offline: real paragraphs, "
+                             "the target is the rest of the paragraph; for pretrained LMs) | cnn_dailymail | jsonl."),
+    data: Path | None = typer.Option(None, help="continuation: a text file or folder of paragraphs (none: the "
+                                     "built-in corpus); cnn_dailymail: file/folder in the official schema (none: "
                                      "datasets, online); jsonl: the prompt/target file."),
     n: int = typer.Option(100, help="Number of prompts (a seeded subsample of larger data)."),
     max_new_tokens: int | None = typer.Option(None, help="Tokens generated per prompt (default 50; the "
-                                              "synthetic task: --k)."),
+                                              "synthetic task: --k; continuation: 20, and the gold target is cut "
+                                              "to as many tokens)."),
     k: int = typer.Option(10, help="synthetic: target length in signal values."),
     split: Literal[GENERATE_SPLITS] | None = typer.Option(None,
                                      help="synthetic: id | ood (default id); cnn_dailymail: test | "
@@ -280,10 +282,12 @@ def generate_info_cmd(
         from inforidge.tasks.multitoken import load_multitoken_task
 
         bandwidth = sigma if sigma == "median" else _number(sigma, "--sigma", "a positive number or 'median'")
-        default_t = k if task == "synthetic" else 50
+        default_t = {"synthetic": k, "continuation": 20}.get(task, 50)
+        t_new = default_t if max_new_tokens is None else max_new_tokens
         flags = {"allow_unknown_tokens": allow_unknown_tokens,
-                 "generation": {"max_new_tokens": default_t if max_new_tokens is None else max_new_tokens,
-                                "do_sample": sample, "seed": seed,
+                 "generation": {"max_new_tokens": t_new, "do_sample": sample, "seed": seed,
+                                # continuation: the gold target is the next T tokens of the paragraph
+                                **({"max_target_tokens": t_new} if task == "continuation" else {}),
                                 "batch_size": batch_size if batch_size == "auto" else _int_option(batch_size, "--batch-size")},
                  "info": {"n_permutations": n_permutations, "seed": seed, "sigma": bandwidth,
                           "target_sigma": bandwidth}}

@@ -119,6 +119,10 @@ FINAL_NORM_CHOICES = ("pre", "post")
 EXCLUDE_POSITIONS = ("none", "first", "special")
 
 
+# Tasks of generate-info (tasks/multitoken.py TASKS; listed here so the CLI checks them without imports).
+MULTITOKEN_TASKS = ("synthetic", "continuation", "cnn_dailymail", "jsonl")
+
+
 # Suffix of the layer suite's metrics measured without each prompt's first real token
 # (LayerSuiteSettings.compare_first_excluded): a metric name of its own, so no pivot averages
 # the two views.

@@ -15,6 +15,11 @@ whole gold sequence (it is tokenised by the model's tokenizer, without special t
   ``config="1.0.0"``).
 - **JSONL** (:func:`load_sequence_jsonl`): one object a line with ``prompt`` and ``target``
   strings (``target`` may also be a list of strings, joined with a space); other keys are kept.
+- **Continuation of real text** (:func:`text_continuation`): a paragraph of real prose (the
+  offline built-in corpus, Python's bundled documentation, or your own text file), cut after
+  its first ``prompt_words`` words; the prompt is that beginning, the gold target the rest of
+  the paragraph (the pipeline cuts it to ``max_target_tokens`` tokens of the model's tokenizer,
+  by default as many as it generates). Offline, and a task any pretrained LM can do.
 - **Synthetic continued arithmetic** (:func:`continued_arithmetic`): the prompt of the
   synthetic task (first 9 elements and the query word ``?``) and, as target, the next ``k``
   signal values ``S{s_9} S{s_10} ... S{s_(9+k-1)}`` of the same progression (the first one is
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inforidge.config.settings import MULTITOKEN_TASKS
 from inforidge.tasks.jsonl import iter_json_objects
 from inforidge.tasks.synthetic import N_ELEMENTS, ArithmeticSpec, generate_arithmetic
 
@@ -214,6 +220,30 @@ def continued_arithmetic(n: int, *, k: int = 10, split: str = "id", seed: int = 
     return records
 
 
+def text_continuation(path: str | Path | None = None, *, n: int | None = 100, seed: int = 0,
+                      prompt_words: int = 24, min_target_words: int = 12) -> list[dict]:
+    """Records ``{prompt, target, id, split="text"}`` from the paragraphs of a text source
+    (``path``: a text file or folder of paragraphs, see :func:`~inforidge.tasks.corpora.load_texts`;
+    None: the built-in corpus). Paragraphs with fewer than ``prompt_words + min_target_words``
+    words are skipped; a seeded subsample of ``n`` is kept."""
+    from inforidge.tasks.corpora import BUILTIN, load_texts
+
+    if prompt_words < 1 or min_target_words < 1:
+        raise ValueError("prompt_words and min_target_words must be >= 1")
+    source = load_texts(BUILTIN if path is None else path, unit="paragraph")
+    records = []
+    for i, text in enumerate(source.texts):
+        words = text.split()
+        if len(words) < prompt_words + min_target_words:
+            continue
+        records.append({"prompt": " ".join(words[:prompt_words]), "target": " " + " ".join(words[prompt_words:]),
+                        "id": f"{source.name}:{i}", "split": "text"})
+    if len(records) < 2:
+        raise ValueError(f"{source.name}: {len(records)} paragraph(s) of at least {prompt_words + min_target_words} "
+                         "words; give a text with longer paragraphs (blank lines between them)")
+    return subsample(records, n, seed)
+
+
 def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
     """A seeded subsample of ``n`` records in their original order (all when n is None or larger)."""
     if n is None or n >= len(records):
@@ -238,7 +268,12 @@ def _jsonl(*, path, n, seed, **_) -> list[dict]:
     return load_sequence_jsonl(path, n=n, seed=seed)
 
 
-TASKS = {"synthetic": _synthetic, "cnn_dailymail": _cnn_dailymail, "jsonl": _jsonl}
+def _continuation(*, path, n, seed, **_) -> list[dict]:
+    return text_continuation(path, n=n, seed=seed)
+
+
+TASKS = {"synthetic": _synthetic, "continuation": _continuation, "cnn_dailymail": _cnn_dailymail, "jsonl": _jsonl}
+assert tuple(TASKS) == MULTITOKEN_TASKS  # one list of names, also read by the CLI
 """Multi-token task name -> loader of its records (keyword arguments of :func:`load_multitoken_task`)."""
 
 
