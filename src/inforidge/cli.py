@@ -1,4 +1,4 @@
-"""Command line: ``inforidge demo | paper | run | sweep | analyze | generate-info | layers | config | env``."""
+"""Command line: ``inforidge demo | paper | run | convert | sweep | analyze | generate-info | layers | config | env``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def boundary() -> Iterator[None]:
     (a bad config value, a missing file, a wrong block path ...) ends the command with its message on
     stderr and exit code 2, without a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A GGUF conversion takes a minute or two: say what it does and how long.
+    logging.getLogger("inforidge.models.gguf").setLevel(logging.INFO)
     try:
         yield
     except (ValueError, TypeError, FileNotFoundError) as e:
@@ -115,6 +117,23 @@ def env() -> None:
     from inforidge.pipelines.environment import environment
 
     typer.echo(json.dumps(environment(), indent=2))
+
+
+@app.command("convert")
+def convert_cmd(
+    source: str = typer.Argument(..., help="A .gguf file, a folder (with --gguf-file), smollm2 or pkg:<module>."),
+    out: Path | None = typer.Option(None, help="Output folder (default: the cache, $INFORIDGE_CACHE or "
+                                               "~/.cache/inforidge, converted/<name>-<hash>)."),
+    gguf_file: str | None = typer.Option(None, help="The .gguf file inside the folder SOURCE."),
+    dtype: str = typer.Option("float32", help="Weight dtype of the converted folder."),
+    force: bool = typer.Option(False, help="Convert again even if the folder exists."),
+) -> None:
+    """Convert a GGUF model once into a plain Hugging Face folder (model + tokenizer), which every
+    command then reloads in seconds; loading a .gguf anywhere uses (or fills) the same cache."""
+    with boundary():
+        from inforidge.models.gguf import convert
+
+        typer.echo(convert(source, out, gguf_file=gguf_file, dtype=dtype, force=force))
 
 
 @app.command("sweep")
