@@ -82,13 +82,12 @@ def strip_quantizer(model) -> None:
         model.is_quantized = False
 
 
-def _load_gguf(path: Path, dtype: torch.dtype):
-    """(model, tokenizer) dequantized from ``path``, quantizer state dropped."""
+def _read_gguf(path: Path, dtype: torch.dtype):
+    """(model, tokenizer) as transformers reads ``path``: dequantized, quantizer state still on."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    strip_quantizer(model)
     return model, tokenizer
 
 
@@ -114,7 +113,8 @@ def convert(source: str | Path, out: str | Path | None = None, *, gguf_file: str
         return target
     start = time.perf_counter()
     log.info("converting %s -> %s (dequantizing to %s; a minute or two)", path, target, dt)
-    model, tokenizer = _load_gguf(path, dt)
+    model, tokenizer = _read_gguf(path, dt)
+    strip_quantizer(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
