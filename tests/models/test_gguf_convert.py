@@ -86,3 +86,17 @@ def test_sources_and_errors(tmp_path):
         gguf.gguf_path("pkg:no_such_pkg")
     with pytest.raises(ValueError, match="not a GGUF source"):
         gguf.convert(tmp_path)
+
+
+def test_convert_command_prints_the_folder_and_names_bad_sources(fake_gguf, tmp_path):
+    from typer.testing import CliRunner
+
+    from inforidge.cli import app
+
+    file, calls, _ = fake_gguf
+    result = CliRunner().invoke(app, ["convert", str(file), "--out", str(tmp_path / "conv")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(str(tmp_path / "conv")) and len(calls) == 1
+    assert (tmp_path / "conv" / "tokenizer.json").exists() or (tmp_path / "conv" / "tokenizer_config.json").exists()
+    bad = CliRunner().invoke(app, ["convert", str(tmp_path / "nope.gguf")])
+    assert bad.exit_code == 2 and "nope.gguf does not exist" in bad.output
