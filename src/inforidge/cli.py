@@ -1,4 +1,4 @@
-"""Command line: ``inforidge demo | paper | run | sweep | analyze | generate-info | layers | config | env``."""
+"""Command line: ``inforidge demo | paper | run | convert | sweep | analyze | generate-info | layers | config | env``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def boundary() -> Iterator[None]:
     previous = package_logger.level
     if _log_level is not None:
         package_logger.setLevel(_log_level.upper())
+    # A GGUF conversion takes a minute or two: say what it does and how long.
+    gguf_logger = logging.getLogger("inforidge.models.gguf")
+    if gguf_logger.level == logging.NOTSET:
+        gguf_logger.setLevel(logging.INFO)
     try:
         yield
     except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as e:
@@ -172,6 +176,23 @@ def env() -> None:
     from inforidge.pipelines.environment import environment
 
     typer.echo(json.dumps(environment(), indent=2))
+
+
+@app.command("convert")
+def convert_cmd(
+    source: str = typer.Argument(..., help="A .gguf file, a folder (with --gguf-file), smollm2 or pkg:<module>."),
+    out: Path | None = typer.Option(None, help="Output folder (default: the cache, $INFORIDGE_CACHE or "
+                                               "~/.cache/inforidge, converted/<name>-<hash>)."),
+    gguf_file: str | None = typer.Option(None, help="The .gguf file inside the folder SOURCE."),
+    dtype: Literal[DTYPES] = typer.Option("float32", help="Weight dtype of the converted folder."),
+    force: bool = typer.Option(False, help="Convert again even if the folder exists."),
+) -> None:
+    """Convert a GGUF model once into a plain Hugging Face folder (model + tokenizer), which every
+    command then reloads in seconds; loading a .gguf anywhere uses (or fills) the same cache."""
+    with boundary():
+        from inforidge.models.gguf import convert
+
+        typer.echo(convert(source, out, gguf_file=gguf_file, dtype=dtype, force=force))
 
 
 @app.command("sweep")

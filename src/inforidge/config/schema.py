@@ -98,7 +98,10 @@ class TaskConfig:
 @dataclass
 class ModelConfig:
     name_or_path: str | None = None
-    """A local folder or hub name of a causal LM to fine-tune; empty = train the default GPT-2 from scratch."""
+    """A local folder or hub name of a causal LM to fine-tune; empty = train the default GPT-2 from scratch.
+    A .gguf file, or smollm2 (the packaged SmolLM2-135M-Instruct GGUF), is converted once to a cached plain folder."""
+    gguf_file: str | None = None
+    """Pretrained LM: the .gguf file inside the folder name_or_path (a .gguf path in name_or_path needs none)."""
     n_layer: int = 12
     """Default GPT-2: number of blocks L (the paper's 12)."""
     n_embd: int = 128

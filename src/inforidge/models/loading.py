@@ -27,6 +27,7 @@ from transformers import (
 from inforidge.config.schema import ModelConfig
 from inforidge.config.settings import KINDS
 from inforidge.models.checkpoints import CHECKPOINT_RE, TOKENIZER_FILES
+from inforidge.models.gguf import resolve_gguf
 from inforidge.models.parts import ModelParts, detect_kind, locate_parts
 from inforidge.models.surgery import truncate_blocks
 from inforidge.models.validate import validate_parts
@@ -156,13 +157,16 @@ def load(
     final_norm_path: str | None = None,
     padding_side: str = "left",
     validate: bool = True,
+    gguf_file: str | None = None,
 ) -> LoadedModel:
     """Load a model, its tokenizer and its parts, in eval mode; the one entry point of every command.
 
     Args:
         source: a run folder (``runs/<name>``: its ``model/``), a model folder, a Trainer
-            checkpoint folder (its tokenizer may live in its run, see :func:`tokenizer_folder`)
-            or a hub name.
+            checkpoint folder (its tokenizer may live in its run, see :func:`tokenizer_folder`),
+            a hub name, or a GGUF source: a ``.gguf`` file, a folder with ``gguf_file``, or
+            ``smollm2`` / ``pkg:<module>`` (converted once to a cached plain folder, see
+            :mod:`inforidge.models.gguf`).
         tokenizer: a tokenizer object, or a folder / hub name to load one from (default: the
             source's). Either way it is prepared by :func:`prepare_tokenizer` (in place).
         kind: "causal" (``AutoModelForCausalLM``), "encoder" (``AutoModel``) or "auto" (from
@@ -179,11 +183,13 @@ def load(
             (its absolute positions start at the first token).
         validate: run :func:`~inforidge.models.validate.validate_parts` on the parts (a
             tiny forward pass; raises ValueError naming the override to pass).
+        gguf_file: the ``.gguf`` file name inside the folder ``source``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     if device is not None and device_map is not None:
         raise ValueError(f"pass device ({device}) or device_map ({device_map}), not both")
+    source = resolve_gguf(source, gguf_file)
     where = model_folder(source)
     options = {"dtype": torch_dtype(dtype), "device_map": device_map, "revision": revision,
                "attn_implementation": attn_implementation}
@@ -242,7 +248,7 @@ def load_for_run(config: ModelConfig, task: TaskData) -> LoadedModel:
     paths = {"block_path": config.block_path, "final_norm_path": config.final_norm_path}
     if config.name_or_path:
         loaded = load(config.name_or_path, kind="causal", **config.from_pretrained_kwargs(), **paths,
-                      validate=config.keep_blocks is None)
+                      gguf_file=config.gguf_file, validate=config.keep_blocks is None)
         if config.keep_blocks is None:
             return loaded
         model, tokenizer = truncate_blocks(loaded.model, config.keep_blocks, **paths), loaded.tokenizer
