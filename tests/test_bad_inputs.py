@@ -405,7 +405,7 @@ def test_b36_unknown_task_name(tmp_path):
 
 def test_b37_unknown_multi_token_task(model_dir, tmp_path):
     refused("generate-info", "--model", model_dir, "--task", "summaries", "--out", tmp_path / "out",
-            match=r"Invalid value for '--task'.*'summaries' is not one of\W+'synthetic',\W+'cnn_dailymail',\W+'jsonl'")
+            match=r"Invalid value for '--task'.*'summaries' is not one of\W+'synthetic',\W+'continuation',\W+'cnn_dailymail',\W+'jsonl'")
 
 
 def test_b38_unknown_kernel(tmp_path):

@@ -25,8 +25,8 @@ def test_arithmetic_is_built_from_the_task_config():
 
 
 def test_multitoken_registry_names_and_error():
-    assert list(MULTITOKEN_TASKS) == ["synthetic", "cnn_dailymail", "jsonl"]
-    with pytest.raises(ValueError, match="unknown multi-token task 'wiki'; choose one of synthetic, cnn_dailymail, jsonl"):
+    assert list(MULTITOKEN_TASKS) == ["synthetic", "continuation", "cnn_dailymail", "jsonl"]
+    with pytest.raises(ValueError, match="unknown multi-token task 'wiki'; choose one of synthetic, continuation, cnn_dailymail, jsonl"):
         load_multitoken_task("wiki")
     with pytest.raises(ValueError, match="needs a data path"):
         load_multitoken_task("jsonl")
