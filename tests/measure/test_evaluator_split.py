@@ -26,7 +26,21 @@ def evaluator(tiny_task, word_tokenizer):
 
 def test_rows_of_extracted_states_equal_measure(evaluator, tiny_gpt2):
     parts = locate_parts(tiny_gpt2)
-    assert evaluator.rows(evaluator.extract(parts), 7) == evaluator.measure(parts, 7)
+    assert pd.DataFrame(evaluator.rows(evaluator.extract(parts), 7)).equals(pd.DataFrame(evaluator.measure(parts, 7)))
+
+
+def test_robustness_rows_are_the_predictive_rows_at_the_median_bandwidth_from_the_same_states(evaluator, tiny_gpt2):
+    states = evaluator.extract(locate_parts(tiny_gpt2))
+    rows = evaluator.rows(states, 7)
+    robust = [r for r in rows if r["metric"].startswith("robustness_")]
+    assert robust and {r["sigma"] for r in robust} == {"median"}
+    at_median = evaluator.rows(states, 7, replace(SETTINGS, sigma="median", robustness_sigma=None))
+    expected = [{**r, "metric": "robustness_" + r["metric"]} for r in at_median
+                if r["metric"].startswith("predictive_information") and r["split"] != "all"]
+    assert pd.DataFrame(robust).equals(pd.DataFrame(expected))
+    off = evaluator.rows(states, 7, replace(SETTINGS, robustness_sigma=None))
+    assert not any(r["metric"].startswith("robustness_") for r in off)
+    assert {r["sigma"] for r in off} == {str(SETTINGS.sigma)}
 
 
 def test_kept_record_indices_equal_a_fresh_draw(evaluator, tiny_task):

@@ -23,6 +23,7 @@ from inforidge.measure.rows import (
     INCREMENTAL_GAIN,
     LABEL_ENTROPY,
     PREDICTIVE_INFORMATION,
+    ROBUST_PREFIX,
     estimate_rows,
 )
 from inforidge.models.parts import ModelParts
@@ -198,6 +199,10 @@ class Evaluator:
         st = settings or self.settings
         base = self._base(step, st)
         rows: list[dict] = []
+        # the robustness bandwidth: Gaussian kernel only, not in the kernel ablation, not twice
+        robust = st.robustness_sigma
+        if predictive_only or st.kernel != "gaussian" or robust is None or str(robust) == str(st.sigma):
+            robust = None
         for split, sp in self.splits.items():
             s = states[split]
             check_finite_states(s, split)
@@ -221,6 +226,15 @@ class Evaluator:
                     new = estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
                                         entropy_y=LABEL_ENTROPY if entropies else None)
                     rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
+                    if metric == PREDICTIVE_INFORMATION and robust is not None:
+                        # same states, same permutations (same seed and groups), other bandwidth
+                        est = estimate_information(
+                            x[:, idx], y, alpha=st.alpha, base=st.base, kernel="gaussian",
+                            n_permutations=st.n_permutations, seed=seed, groups=groups, sigma=robust,
+                        )
+                        new = estimate_rows(est, index, {**common, "sigma": str(robust)}, ROBUST_PREFIX + metric,
+                                            first_layer=first_layer, entropy_x=False)
+                        rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
                 if not predictive_only:
                     acc = (s.early_exit[:, idx] == s.target_ids[idx]).float().mean(1)
                     rows += [
