@@ -15,11 +15,13 @@ from inforidge.report.markdown import format_number, format_p_value, markdown_ta
 from inforidge.results.summaries import (
     KERNEL_PREFIX,
     _final,
+    degenerate_layers,
     kernel_curves,
     ridge_by_step,
     ridge_of_curves,
     ridge_summary,
     ridge_table,
+    robustness_table,
     table1,
 )
 from inforidge.results.table import write_text_atomic
@@ -217,6 +219,45 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
     return lines, summary
 
 
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def robustness_section(df: pd.DataFrame, level: float = SIGNIFICANCE_LEVEL) -> list[str]:
+    """Corrected MI at the main bandwidth beside the robustness (median) bandwidth, per split,
+    with permutation p-values; sentences on significance, peak agreement and degenerate Grams."""
+    robust = df[df["metric"] == "robustness_predictive_information_corrected"]
+    lines: list[str] = []
+    if not robust.empty:
+        n_perm = int(df.loc[df["metric"] == "predictive_information_p_value", "n_permutations"].max())
+        main_sigma = df.loc[df["metric"] == "predictive_information_corrected", "sigma"].iloc[0]
+        other = robust["sigma"].iloc[0]
+        lines += ["## Significance and robustness (post view, last step)",
+                  f"corrected = mean over seeds; p = one-sided permutation p-value (1 + #null ≥ raw) / (1 + P), the "
+                  f"largest over seeds, resolution 1/(1+P) = {format_p_value(1 / (1 + n_perm))}; significant: "
+                  f"p < {level}. robust_*: the same states and permutations at σ={other} (main: σ={main_sigma}).", ""]
+        for split in sorted(robust["split"].unique()):
+            table = robustness_table(df, split, level=level)
+            if table.empty:
+                continue
+            main_peak = int(table.loc[table["corrected"].idxmax(), "layer"])
+            robust_peak = int(table.loc[table["robust_corrected"].idxmax(), "layer"])
+            sig, rsig = table.loc[table["significant"], "layer"].tolist(), table.loc[table["robust_significant"],
+                                                                                       "layer"].tolist()
+            agree = "agree" if main_peak == robust_peak else "disagree"
+            lines += [f"### {split_name(split)}", markdown_table(table), "",
+                      f"- significant layers (p < {level}): σ={main_sigma}: {sig or 'none'}; σ={other}: {rsig or 'none'}",
+                      f"- peak layer of the corrected curve: {main_peak} at σ={main_sigma}, {robust_peak} at "
+                      f"σ={other}: the bandwidths {agree}", ""]
+    degenerate = degenerate_layers(df)
+    if not degenerate.empty:
+        where = "; ".join(f"{split_name(sp)} σ={sg}: layers {sorted(g['layer'].unique().tolist())}"
+                          for (sp, sg), g in degenerate.groupby(["split", "sigma"]))
+        lines += ["- **degenerate Gram** (representation entropy < 5 % of log N, flag degenerate_gram): " + where
+                  + ". The Gram is nearly all ones at this bandwidth, so every MI there is squeezed towards 0; "
+                  "read the median-σ robustness view instead.", ""]
+    return lines
+
+
 def null_sentence(df: pd.DataFrame) -> str:
     """Which permutation null the table's corrected values use (its ``null`` column)."""
     used = set(df["null"].dropna()) if "null" in df else set()
@@ -261,6 +302,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         f"## Per layer at step {final_step} (post view; mean over seeds)",
         markdown_table(table1(df, final_step)),
         "",
+        *robustness_section(df),
         "## Ridge by checkpoint",
         "peak = arg-max layer of the mean curve; ridge = peak before the last layer with a paired drop "
         "> max(2·std over seeds, 0.02 bits).",
