@@ -40,6 +40,8 @@ NO_STEP = -1
 # Rows of each analysis stage: metric names start with these prefixes.
 STAGE_PREFIX = {"ridge": "ridge_", "attention": "attention_", "scaling": "residual_scale",
                 "kernels": "kernel_ablation_"}
+SKIPPED_PREFIX = "skipped_"
+"""``skipped_<analysis>``: an analysis that could not run; ``flag`` holds the reason, value NaN."""
 ROBUST_PREFIX = "robustness_"
 """Prefix of the predictive-information rows at the second (robustness) bandwidth."""
 

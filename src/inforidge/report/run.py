@@ -171,7 +171,18 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
 
 def analysis_sections(df: pd.DataFrame) -> list[str]:
     """Markdown lines of every analysis that has rows (empty list when none)."""
-    return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df)
+    return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df) + skipped_lines(df)
+
+
+def skipped_lines(df: pd.DataFrame) -> list[str]:
+    """"skipped: <analysis> because <reason>" for each ``skipped_<analysis>`` row of the last step."""
+    rows = df[df["metric"].astype(str).str.startswith("skipped_") & (df["step"] == df["step"].max())]
+    if rows.empty:
+        return []
+    return ["## Skipped analyses",
+            *[f"- skipped: {m.removeprefix('skipped_')} because {flag}"
+              for m, flag in zip(rows["metric"], rows["flag"], strict=True)],
+            ""]
 
 
 def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
