@@ -88,6 +88,20 @@ def check_finite_states(states: LayerStates, split: str) -> None:
         )
 
 
+def check_two_classes(labels: torch.Tensor, target_ids: torch.Tensor, split: str, seed: int) -> None:
+    """Labels (N, D) of one class (every target the same token, or every label state identical)
+    carry no information: their Gram is all ones and every MI would read 0 by construction, so
+    such rows are never written as numbers."""
+    one_token = bool((target_ids == target_ids[0]).all())
+    if one_token or bool(constant_layers(labels.unsqueeze(0))[0]):
+        what = f"every target is token id {int(target_ids[0])}" if one_token else "every label state is identical"
+        raise ValueError(
+            f"split {split!r}, seed {seed}: the labels have fewer than two classes ({what}), so the information "
+            "about them is 0 by construction, not a measurement; use a task or split with at least two distinct "
+            "targets (or a larger n_samples so the subsample holds more than one)"
+        )
+
+
 def constant_layers(stack: torch.Tensor) -> torch.Tensor:
     """(M,) True where the states (M, N, D) are the same for every sample (all zero included):
     their Gram is all ones and every MI is 0 by construction, not by measurement."""
@@ -212,6 +226,7 @@ class Evaluator:
             stratify = label_carries_position(s.labels[st.label_view], s.target_ids, sp["lengths"])
             for seed, idx in sp["subsets"].items():
                 y = s.labels[st.label_view][idx]
+                check_two_classes(y, s.target_ids[idx], split, seed)
                 groups = sp["lengths"][idx] if stratify and sp["lengths"][idx].unique().numel() > 1 else None
                 common = {**base, "split": split, "seed": seed,
                           "null": NULL_PLAIN if groups is None else NULL_WITHIN_LENGTH}
