@@ -49,3 +49,14 @@ def test_non_finite_states_are_an_error_naming_the_layer(evaluator, bad):
     hidden[2, 3, 1] = bad
     with pytest.raises(ValueError, match=r"split 'id': the states of layer\(s\) 2 are not finite.*float32"):
         evaluator.rows(_states(evaluator, hidden), step=0)
+
+
+def test_labels_of_one_class_are_an_error_naming_the_problem_and_the_fix():
+    from inforidge.measure.predictive import check_two_classes
+
+    y = torch.randn(6, 4)
+    check_two_classes(y, torch.tensor([1, 2, 1, 1, 2, 1]), "id", 0)  # two classes: fine
+    with pytest.raises(ValueError, match=r"split 'id', seed 3: .*fewer than two classes.*token id 7.*two distinct"):
+        check_two_classes(y, torch.full((6,), 7), "id", 3)
+    with pytest.raises(ValueError, match="every label state is identical"):
+        check_two_classes(torch.ones(6, 4), torch.tensor([1, 2, 1, 1, 2, 1]), "id", 0)

@@ -72,3 +72,26 @@ def test_callback_gives_its_extracted_states_to_extra_row_builders(setup, tiny_g
     assert set(seen[0][0]) == {"id", "ood"}
     df = table.frame
     assert (df["metric"] == "extra").sum() == 1 and (df["metric"] == "predictive_information").any()
+
+
+def test_an_analysis_that_cannot_run_is_a_warning_a_row_and_a_report_line(setup, tiny_task, word_tokenizer, caplog):
+    import copy
+    import logging
+
+    from inforidge.report.run import skipped_lines
+
+    config, ev, parts, table = setup
+    task = copy.deepcopy(tiny_task)
+    for split in ("test_id", "test_ood"):
+        for r in task.splits[split]:
+            r.pop("signal_positions")
+    ev.subsample = lambda split, seed=None: [r for r in task.splits["test_id"]][:8]  # records without positions
+    with caplog.at_level(logging.WARNING, logger="inforidge.pipelines.analyze"):
+        run_analyses(config, lambda: parts, word_tokenizer, task, ev, table, stages=["attention"])
+    assert any("signal_positions" in m for m in caplog.messages)
+    skipped = table.frame[table.frame["metric"] == "skipped_attention"]
+    assert len(skipped) == 1 and "signal_positions" in skipped["flag"].iloc[0] and skipped["value"].isna().all()
+    assert any(line.startswith("- skipped: attention because attention to signal tokens skipped")
+               for line in skipped_lines(table.frame))
+    run_analyses(config, lambda: parts, word_tokenizer, task, ev, table, stages=["attention"], force=True)
+    assert (table.frame["metric"] == "skipped_attention").sum() == 1  # replaced, not duplicated

@@ -202,6 +202,10 @@ class MeasureSettings:
     """gaussian | laplacian | polynomial | linear."""
     sigma: float | str = 1.0
     """Gaussian bandwidth: a number (paper: 1) or 'median'."""
+    robustness_sigma: float | str | None = "median"
+    """Second Gaussian bandwidth of the predictive information, from the same states (rows
+    ``robustness_predictive_information*`` with this ``sigma``); None: off. At sigma=1 the Gram
+    of a pretrained LM is often nearly all ones, and the corrected MI moves with the spread."""
     label_view: str = "embedding_output"
     """Label embedding y: 'embedding_output' (the paper's) or 'token_embedding'."""
     final_norm_views: list[str] = field(default_factory=lambda: ["post", "pre"])

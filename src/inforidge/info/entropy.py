@@ -181,6 +181,41 @@ class InformationEstimate:
         """Null-corrected MI: raw minus the null mean, shape (L,)."""
         return self.mi - self.null_mean
 
+    @property
+    def p_value(self) -> Tensor:
+        """One-sided permutation p-value of the raw MI, shape (L,): (1 + #{null >= mi}) / (1 + P).
+
+        Exact for the permutations drawn (plain or stratified, whichever made ``null``); its
+        resolution is :attr:`p_resolution` = 1 / (1 + P), the smallest value it can take.
+        NaN when no permutations were drawn.
+        """
+        n_perm = self.null.shape[0]
+        if n_perm == 0:
+            return torch.full_like(self.mi, float("nan"))
+        # a null value within round-off of the raw MI is a tie (e.g. a constant representation,
+        # where both are 0 up to ~1e-15), and a tie counts as "at least as large"
+        exceed = (self.null >= (self.mi - self._round_off).unsqueeze(0)).sum(0)
+        return (1.0 + exceed.to(self.mi.dtype)) / (1.0 + n_perm)
+
+    @property
+    def p_resolution(self) -> float:
+        """Smallest attainable p-value, 1 / (1 + P) (NaN without permutations)."""
+        return 1.0 / (1 + self.null.shape[0]) if self.null.shape[0] else float("nan")
+
+    @property
+    def _round_off(self) -> Tensor:
+        """(L,) size of floating-point noise in an MI: 100 eps times the entropies it sums."""
+        scale = (self.entropy_x.abs() + self.entropy_y.abs()).clamp_min(1.0)
+        return 100 * torch.finfo(self.mi.dtype).eps * scale
+
+    @property
+    def z(self) -> Tensor:
+        """(mi - null mean) / null std, shape (L,); NaN where the null has no spread (P < 2 or
+        every permutation gave the same value up to round-off): a ratio over 0 says nothing."""
+        std = self.null_std
+        z = self.corrected / std
+        return torch.where(std > self._round_off, z, torch.full_like(z, float("nan")))
+
 
 def permutations(n: int, n_permutations: int, seed: int, device=None, *, groups=None) -> Tensor:
     """(P, n) seeded random permutations of range(n); the same seed gives the same rows.

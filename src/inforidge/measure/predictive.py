@@ -26,6 +26,7 @@ from inforidge.measure.rows import (
     INCREMENTAL_GAIN,
     LABEL_ENTROPY,
     PREDICTIVE_INFORMATION,
+    ROBUST_PREFIX,
     estimate_rows,
 )
 from inforidge.models.parts import ModelParts
@@ -88,6 +89,26 @@ def check_finite_states(states: LayerStates, split: str) -> None:
             "a half-precision overflow or a broken model part. Load the model in float32 (model.dtype=float32) "
             "or check the parts (model.block_path / model.final_norm_path)"
         )
+
+
+def check_two_classes(labels: torch.Tensor, target_ids: torch.Tensor, split: str, seed: int) -> None:
+    """Labels (N, D) of one class (every target the same token, or every label state identical)
+    carry no information: their Gram is all ones and every MI would read 0 by construction, so
+    such rows are never written as numbers."""
+    one_token = bool((target_ids == target_ids[0]).all())
+    if one_token or bool(constant_layers(labels.unsqueeze(0))[0]):
+        what = f"every target is token id {int(target_ids[0])}" if one_token else "every label state is identical"
+        raise ValueError(
+            f"split {split!r}, seed {seed}: the labels have fewer than two classes ({what}), so the information "
+            "about them is 0 by construction, not a measurement; use a task or split with at least two distinct "
+            "targets (or a larger n_samples so the subsample holds more than one)"
+        )
+
+
+def _whole_target_ids(states: LayerStates, idx: torch.Tensor) -> torch.Tensor:
+    """(n,) an id per distinct whole target (its token embeddings and mask), for the class check."""
+    flat = torch.cat([states.label_tokens[idx].flatten(1), states.label_mask[idx].flatten(1).to(states.label_tokens.dtype)], 1)
+    return torch.unique(flat, dim=0, return_inverse=True)[1]
 
 
 def constant_layers(stack: torch.Tensor) -> torch.Tensor:
@@ -235,6 +256,10 @@ class Evaluator:
         st = settings or self.settings
         base = self._base(step, st)
         rows: list[dict] = []
+        # the robustness bandwidth: Gaussian kernel only, not in the kernel ablation, not twice
+        robust = st.robustness_sigma
+        if predictive_only or st.kernel != "gaussian" or robust is None or str(robust) == str(st.sigma):
+            robust = None
         for split, sp in self.splits.items():
             s = states[split]
             check_finite_states(s, split)
@@ -245,6 +270,10 @@ class Evaluator:
             stratify = not self.whole and label_carries_position(s.labels[st.label_view], s.target_ids, sp["lengths"])
             for seed, idx in sp["subsets"].items():
                 y = s.labels[st.label_view][idx]
+                if self.whole:  # whole targets may share their first token: compare the whole targets
+                    check_two_classes(s.label_tokens[idx].flatten(1), _whole_target_ids(s, idx), split, seed)
+                else:
+                    check_two_classes(y, s.target_ids[idx], split, seed)
                 ky = self.label_gram(s, idx, st.kernel, **st.kernel_kw()) if self.whole else None
                 groups = sp["lengths"][idx] if stratify and sp["lengths"][idx].unique().numel() > 1 else None
                 common = {**base, "split": split, "seed": seed,
@@ -268,6 +297,22 @@ class Evaluator:
                     new = estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
                                         entropy_y=LABEL_ENTROPY if entropies else None)
                     rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
+                    if metric == PREDICTIVE_INFORMATION and robust is not None:
+                        # same states, same permutations (same seed and groups), other bandwidth
+                        if ky is None:
+                            est = estimate_information(
+                                x[:, idx], y, alpha=st.alpha, base=st.base, kernel="gaussian",
+                                n_permutations=st.n_permutations, seed=seed, groups=groups, sigma=robust,
+                            )
+                        else:
+                            est = information_from_grams(
+                                gram_matrix(x[:, idx], "gaussian", sigma=robust),
+                                self.label_gram(s, idx, "gaussian", sigma=robust), alpha=st.alpha, base=st.base,
+                                n_permutations=st.n_permutations, seed=seed, groups=groups,
+                            )
+                        new = estimate_rows(est, index, {**common, "sigma": str(robust)}, ROBUST_PREFIX + metric,
+                                            first_layer=first_layer, entropy_x=False)
+                        rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
                 if not predictive_only:
                     acc = (s.early_exit[:, idx] == s.target_ids[idx]).float().mean(1)
                     rows += [

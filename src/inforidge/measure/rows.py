@@ -14,7 +14,12 @@ Layer 0 is the embedding output, layer l the output of block l.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
@@ -35,6 +40,10 @@ NO_STEP = -1
 # Rows of each analysis stage: metric names start with these prefixes.
 STAGE_PREFIX = {"ridge": "ridge_", "attention": "attention_", "scaling": "residual_scale",
                 "kernels": "kernel_ablation_"}
+SKIPPED_PREFIX = "skipped_"
+"""``skipped_<analysis>``: an analysis that could not run; ``flag`` holds the reason, value NaN."""
+ROBUST_PREFIX = "robustness_"
+"""Prefix of the predictive-information rows at the second (robustness) bandwidth."""
 
 # Metric names of the predictive measurement (:class:`~inforidge.measure.predictive.Evaluator`).
 PREDICTIVE_INFORMATION = "predictive_information"
@@ -42,9 +51,24 @@ INCREMENTAL_GAIN = "incremental_gain"
 EARLY_EXIT_ACCURACY = "early_exit_accuracy"
 REPRESENTATION_ENTROPY = "representation_entropy"
 LABEL_ENTROPY = "label_entropy"
-NULL_SUFFIXES = ("_null", "_null_std", "_corrected")
+NULL_SUFFIXES = ("_null", "_null_std", "_corrected", "_p_value", "_z")
 """An information metric ``m`` comes with ``m_null`` (mean of the permutation null),
-``m_null_std`` and ``m_corrected`` (``m`` minus the null mean)."""
+``m_null_std``, ``m_corrected`` (``m`` minus the null mean), ``m_p_value`` (one-sided
+permutation p-value of ``m``, (1 + #{null >= m}) / (1 + P); resolution 1 / (1 + P)) and
+``m_z`` ((m - null mean) / null std)."""
+
+DEGENERATE_GRAM = "degenerate_gram"
+DEGENERATE_GRAM_SHARE = 0.05
+"""A representation whose entropy is below this share of log N (its maximum): its Gram is
+nearly all ones (the kernel bandwidth is far above the spread of the states), so every MI
+of it is squeezed towards 0 whatever the dependence; its rows get ``flag`` = degenerate_gram."""
+
+
+def degenerate_grams(estimate) -> Tensor:
+    """(S,) True where the representation entropy (S,) of ``estimate`` is below
+    :data:`DEGENERATE_GRAM_SHARE` of its maximum log_base N."""
+    top = math.log(estimate.n_samples) / math.log(estimate.base)
+    return estimate.entropy_x.reshape(-1) < DEGENERATE_GRAM_SHARE * top
 
 
 def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: str, *, first_layer: int = 0,
@@ -65,11 +89,14 @@ def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: s
         series = {
             metric: estimate.mi, f"{metric}_null": estimate.null_mean,
             f"{metric}_null_std": estimate.null_std, f"{metric}_corrected": estimate.corrected,
+            f"{metric}_p_value": estimate.p_value, f"{metric}_z": estimate.z,
         }
         if entropy_x:
             series[REPRESENTATION_ENTROPY] = estimate.entropy_x
+        degenerate = degenerate_grams(estimate)[ix].tolist()
         for name, values in series.items():
-            rows += [{**common, "final_norm": view, "metric": name, "layer": first_layer + layer, "value": float(v)}
+            rows += [{**common, "final_norm": view, "metric": name, "layer": first_layer + layer, "value": float(v),
+                      **({"flag": DEGENERATE_GRAM} if degenerate[layer] else {})}
                      for layer, v in enumerate(values[ix])]
         if entropy_y is not None:
             rows.append({**common, "final_norm": view, "metric": entropy_y, "layer": WHOLE_CURVE,

@@ -47,7 +47,7 @@ from inforidge.extract.saved_states import load_states, saved_steps
 from inforidge.measure.attention import attention_profile, attention_rows
 from inforidge.measure.predictive import Evaluator
 from inforidge.measure.ridge import ABLATION_KERNELS, kernel_ablation_rows, ridge_rows
-from inforidge.measure.rows import STAGE_PREFIX
+from inforidge.measure.rows import SKIPPED_PREFIX, STAGE_PREFIX, WHOLE_CURVE
 from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
 from inforidge.models.loading import load, load_tokenizer
 from inforidge.models.parts import ModelParts, locate_parts
@@ -190,11 +190,16 @@ def run_analyses(config, load_parts, tokenizer, task, evaluator: Evaluator, tabl
         rows, msg = STAGES[stage](final)
         if force:  # replace the stage's rows of the final step
             table.drop(metric_prefix=STAGE_PREFIX[stage], step=step)
+            table.drop(metric_prefix=SKIPPED_PREFIX + stage, step=step)
+        if not rows:  # the analysis could not run: say so loudly and keep the reason for the report
+            rows = [{"step": step, "split": "all", "metric": SKIPPED_PREFIX + stage, "layer": WHOLE_CURVE,
+                     "value": float("nan"), "flag": msg}]
         table.append(rows)
         outcome.rows += len(rows)
         outcome.seconds[stage] = round(time.time() - t0, 2)
         outcome.messages.append(f"{msg} [{outcome.seconds[stage]} s]")
-        log.info("%s", outcome.messages[-1])
+        log.log(logging.WARNING if rows[0]["metric"].startswith(SKIPPED_PREFIX) else logging.INFO,
+                "%s", outcome.messages[-1])
     return outcome
 
 

@@ -15,11 +15,13 @@ from inforidge.report.markdown import format_number, format_p_value, markdown_ta
 from inforidge.results.summaries import (
     KERNEL_PREFIX,
     _final,
+    degenerate_layers,
     kernel_curves,
     ridge_by_step,
     ridge_of_curves,
     ridge_summary,
     ridge_table,
+    robustness_table,
     table1,
 )
 from inforidge.results.table import write_text_atomic
@@ -198,7 +200,18 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
 
 def analysis_sections(df: pd.DataFrame) -> list[str]:
     """Markdown lines of every analysis that has rows (empty list when none)."""
-    return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df)
+    return ridge_section(df) + attention_section(df) + scaling_section(df) + kernel_section(df) + skipped_lines(df)
+
+
+def skipped_lines(df: pd.DataFrame) -> list[str]:
+    """"skipped: <analysis> because <reason>" for each ``skipped_<analysis>`` row of the last step."""
+    rows = df[df["metric"].astype(str).str.startswith("skipped_") & (df["step"] == df["step"].max())]
+    if rows.empty:
+        return []
+    return ["## Skipped analyses",
+            *[f"- skipped: {m.removeprefix('skipped_')} because {flag}"
+              for m, flag in zip(rows["metric"], rows["flag"], strict=True)],
+            ""]
 
 
 def _missing(x) -> bool:
@@ -217,7 +230,8 @@ def _peak_phrase(name: str, r, kind: str, n_layers: int) -> str:
         spread = (f"[{format_number(r.get(f'{kind}_drop_ci_low'))}, {format_number(r.get(f'{kind}_drop_ci_high'))}]"
                   f", max-statistic p {format_p_value(r.get(f'{kind}_p_value'), r.get(f'{kind}_n_boot'))}")
     else:
-        spread = f"± {format_number(r[f'{kind}_drop_std'])} over seeds"
+        std = r.get(f"{kind}_drop_std")
+        spread = "(one seed: no spread)" if _missing(std) else f"± {format_number(std)} over seeds"
     return f"{name} peaks at {where} ({value} bits; drop to layer {n_layers}: {format_number(r[f'{kind}_drop'])} {spread})"
 
 
@@ -294,6 +308,45 @@ def checkpoint_ridge_table(ridges: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def robustness_section(df: pd.DataFrame, level: float = SIGNIFICANCE_LEVEL) -> list[str]:
+    """Corrected MI at the main bandwidth beside the robustness (median) bandwidth, per split,
+    with permutation p-values; sentences on significance, peak agreement and degenerate Grams."""
+    robust = df[df["metric"] == "robustness_predictive_information_corrected"]
+    lines: list[str] = []
+    if not robust.empty:
+        n_perm = int(df.loc[df["metric"] == "predictive_information_p_value", "n_permutations"].max())
+        main_sigma = df.loc[df["metric"] == "predictive_information_corrected", "sigma"].iloc[0]
+        other = robust["sigma"].iloc[0]
+        lines += ["## Significance and robustness (post view, last step)",
+                  f"corrected = mean over seeds; p = one-sided permutation p-value (1 + #null ≥ raw) / (1 + P), the "
+                  f"largest over seeds, resolution 1/(1+P) = {format_p_value(1 / (1 + n_perm))}; significant: "
+                  f"p < {level}. robust_*: the same states and permutations at σ={other} (main: σ={main_sigma}).", ""]
+        for split in sorted(robust["split"].unique()):
+            table = robustness_table(df, split, level=level)
+            if table.empty:
+                continue
+            main_peak = int(table.loc[table["corrected"].idxmax(), "layer"])
+            robust_peak = int(table.loc[table["robust_corrected"].idxmax(), "layer"])
+            sig, rsig = table.loc[table["significant"], "layer"].tolist(), table.loc[table["robust_significant"],
+                                                                                       "layer"].tolist()
+            agree = "agree" if main_peak == robust_peak else "disagree"
+            lines += [f"### {split_name(split)}", markdown_table(table), "",
+                      f"- significant layers (p < {level}): σ={main_sigma}: {sig or 'none'}; σ={other}: {rsig or 'none'}",
+                      f"- peak layer of the corrected curve: {main_peak} at σ={main_sigma}, {robust_peak} at "
+                      f"σ={other}: the bandwidths {agree}", ""]
+    degenerate = degenerate_layers(df)
+    if not degenerate.empty:
+        where = "; ".join(f"{split_name(sp)} σ={sg}: layers {sorted(g['layer'].unique().tolist())}"
+                          for (sp, sg), g in degenerate.groupby(["split", "sigma"]))
+        lines += ["- **degenerate Gram** (representation entropy < 5 % of log N, flag degenerate_gram): " + where
+                  + ". The Gram is nearly all ones at this bandwidth, so every MI there is squeezed towards 0; "
+                  "read the median-σ robustness view instead.", ""]
+    return lines
+
+
 def null_sentence(df: pd.DataFrame) -> str:
     """Which permutation null the table's corrected values use (its ``null`` column)."""
     used = set(df["null"].dropna()) if "null" in df else set()
@@ -341,6 +394,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         f"## Per layer at step {final_step} (post view; mean over seeds)",
         markdown_table(table1(df, final_step)),
         "",
+        *robustness_section(df),
         "## Ridge by checkpoint",
         "The verdict above and this table are the same rows. criterion = bootstrap: the max-statistic "
         "test of the ridge statistics below at the measurement's σ (peak and drop of the seed-0 "

@@ -103,7 +103,7 @@ def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS, n_sam
                 "flag": "flat_curve", "criterion": "seeds"}
     peak = int(mean.idxmax())
     drop = curves[peak] - curves[last]
-    spread = float(drop.std(ddof=1)) if len(drop) > 1 else 0.0
+    spread = float(drop.std(ddof=1)) if len(drop) > 1 else float("nan")  # one seed: no spread to show
     drop_mean = float(drop.mean())
     few = n_samples is not None and n_samples < MIN_SAMPLES
     return {
@@ -114,7 +114,8 @@ def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS, n_sam
         "drop": drop_mean,
         "drop_std": spread,
         "p_value": float("nan"),
-        "ridge": None if few else bool(0 < peak < last and drop_mean > max(2 * spread, min_drop)),
+        "ridge": None if few else bool(0 < peak < last and drop_mean > max(2 * (0.0 if len(drop) < 2 else spread),
+                                                                              min_drop)),
         "flag": "too_few_samples" if few else None,
         "criterion": "seeds",
     }
@@ -246,3 +247,32 @@ def checkpoint_summary(df: pd.DataFrame) -> pd.DataFrame:
             row[f"ridge {x['split']}"] = _verdict_text(x["corrected_ridge"], x.get("corrected_flag"))
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["step", "checkpoint"]).reset_index(drop=True)
+
+
+def robustness_table(df: pd.DataFrame, split: str, view: str = "post", level: float = 0.05) -> pd.DataFrame:
+    """Per layer at the last step of ``split``: the corrected predictive information (mean over
+    seeds) at the main bandwidth and at the robustness bandwidth, each with its permutation
+    p-value (the largest over seeds: significant only if every subsample is) and whether
+    p < ``level``. Empty when the table has no robustness rows.
+
+    Columns: layer, corrected, p, significant, robust_corrected, robust_p, robust_significant.
+    """
+    out = {}
+    for prefix, name in (("", ""), ("robustness_", "robust_")):
+        stem = f"{prefix}predictive_information"
+        corrected = layer_curves(df, f"{stem}_corrected", split, view)
+        p = layer_curves(df, f"{stem}_p_value", split, view)
+        if corrected.empty or p.empty:
+            return pd.DataFrame()
+        out[f"{name}corrected"], out[f"{name}p"] = corrected.mean(0), p.max(0)
+        out[f"{name}significant"] = out[f"{name}p"] < level
+    table = pd.DataFrame(out).rename_axis("layer").reset_index()
+    return table[["layer", "corrected", "p", "significant", "robust_corrected", "robust_p", "robust_significant"]]
+
+
+def degenerate_layers(df: pd.DataFrame, flag: str = "degenerate_gram") -> pd.DataFrame:
+    """Distinct (split, sigma, final_norm, layer) of the last step whose rows carry ``flag``."""
+    if "flag" not in df:
+        return pd.DataFrame(columns=["split", "sigma", "final_norm", "layer"])
+    last = df[(df["step"] == df["step"].max()) & (df["flag"] == flag)]
+    return last[["split", "sigma", "final_norm", "layer"]].drop_duplicates().sort_values(["split", "sigma", "layer"])
