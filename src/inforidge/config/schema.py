@@ -128,9 +128,12 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     epochs: float = 3.0
-    """Training epochs."""
+    """Training epochs (fractions allowed); ignored when max_steps > 0. 0: no training, the
+    model is measured as it is (step 0 only, as `inforidge measure`)."""
     max_steps: int = -1
-    """Stop after this many optimizer steps (-1: use epochs)."""
+    """Stop after this many optimizer steps, overriding epochs (-1: use epochs). 0: no
+    training, the model is measured as it is (step 0 only, as `inforidge measure`; no model
+    copy, no checkpoints)."""
     batch_size: int = 64
     """Per-device training batch size."""
     learning_rate: float = 1e-3

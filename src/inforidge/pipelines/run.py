@@ -6,12 +6,10 @@ figures/*.png, report.md, model/ (final weights + tokenizer) and checkpoints/ (f
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,17 +22,19 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from inforidge.config.loading import save_config
 from inforidge.config.schema import RunConfig
-from inforidge.measure.predictive import Evaluator
-from inforidge.measure.ridge import ridge_rows
 from inforidge.models.forward import accepts_argument
 from inforidge.models.loading import load_for_run
-from inforidge.pipelines.analyze import final_model_loader, run_analyses
-from inforidge.pipelines.environment import environment, set_threads
+from inforidge.pipelines.analyze import final_model_loader
+from inforidge.pipelines.environment import set_threads
+from inforidge.pipelines.measure import (
+    build_evaluator,
+    finish_run,
+    measure_model,
+    prepare_run_dir,
+    step_extra_rows,
+)
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
-from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
 from inforidge.results.table import ResultsTable
 from inforidge.tasks.registry import build_task
 from inforidge.tasks.tokenize import (
@@ -66,20 +66,6 @@ class _TerseProgress(ProgressCallback):
 def is_main_process() -> bool:
     """False on the other ranks of a multi-process launch (``accelerate launch``, torchrun)."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _check_resume(config: RunConfig, run_dir: Path) -> None:
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        return
-    import yaml
-
-    old = yaml.safe_load(saved.read_text())
-    if old != json.loads(json.dumps(config.to_dict())):
-        raise ValueError(
-            f"{run_dir} holds a run with a different config; resume it with the same config "
-            f"(inforidge run {saved}) or choose another name (--set name=...)"
-        )
 
 
 def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> TrainingArguments:
@@ -120,17 +106,16 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     return an empty summary.
     """
 
+    if config.training.max_steps == 0 or config.training.epochs == 0:
+        # no training asked: the step-0 measurement of `inforidge measure` (no model copy, no checkpoints)
+        log.warning("training.max_steps/epochs is 0: measuring the model as it is (as `inforidge measure`)")
+        return measure_model(config, progress=progress)
     t0 = time.time()
     run_dir = config.run_dir
     main = is_main_process()
     threads = set_threads(config.training.threads)
     if main:  # under `accelerate launch` every rank runs this function; one writes the files
-        _check_resume(config, run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-        (run_dir / "env.json").write_text(json.dumps(
-            {**environment(), "seed": config.training.seed, "data_seed": config.task.seed, "torch_threads": threads},
-            indent=2))
+        prepare_run_dir(config, run_dir, threads)
 
     task = build_task(config)
     model, tokenizer, _ = load_for_run(config.model, task)
@@ -140,16 +125,11 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     final_dir = run_dir / "model"
     train = not (final_dir / "config.json").exists()
     with one_multi_token_warning():  # one warning for every split together
-        evaluator = Evaluator(
-            tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]}, config.tracking.measure,
-            multi_token_target=policy,
-        )
+        evaluator = build_evaluator(config, task, tokenizer)
         if train:
             train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
             validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
-    extra_rows = []
-    if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
-        extra_rows.append(partial(ridge_rows, evaluator, n_boot=config.tracking.ridge_bootstrap))
+    extra_rows = step_extra_rows(config, evaluator)
     if train:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
@@ -179,9 +159,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     if not main:  # the table, figures and report belong to rank 0, which measured
         return RunOutput(run_dir, table, run_dir / "report.md", {})
 
-    run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
-                 tokenizer, task, evaluator, table)
-    figures = save_figures(table.frame, run_dir / "figures")
-    report_path, summary = write_report(table.frame, run_dir, config, figures)
+    report_path, summary = finish_run(
+        config, run_dir, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
+        tokenizer, task, evaluator, table)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)
