@@ -81,3 +81,33 @@ def test_an_interrupted_measure_resumes_without_recomputing(trained, tmp_path, m
     monkeypatch.setattr(Evaluator, "extract", boom)
     second = measure_model(cfg, output_dir=tmp_path, name="again")
     assert len(second.table.frame) == n and (second.run_dir / "report.md").exists()
+
+
+def test_a_finished_run_keeps_its_model_and_no_checkpoints(trained):
+    from inforidge.models.checkpoints import discover_checkpoints
+
+    _, res = trained
+    assert {p.name for p in res.run_dir.iterdir()} == WRITTEN | {"model"}, "checkpoints/ deleted at the end"
+    model_files = {p.name for p in (res.run_dir / "model").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "trainer_state.json"} <= model_files
+    assert not any(n.startswith(("optimizer", "scheduler", "rng_state")) for n in model_files)
+    # the step of model/ stays known without the checkpoints (sweep/layers read it)
+    assert [c.step for c in discover_checkpoints(res.run_dir)] == [2]
+
+
+def test_save_model_false_writes_no_model_and_a_rerun_does_not_train_again(tiny_overrides, tmp_path, monkeypatch):
+    cfg = load_config(None, tiny_overrides(tmp_path, "lean", **{"training.max_steps": 2, "tracking.steps": "[0,2]",
+                                                                "training.save_model": False}))
+    out = run(cfg, progress=False)
+    assert {p.name for p in out.run_dir.iterdir()} == WRITTEN
+    assert set(out.table.frame["step"]) == {0, 2}
+    n = len(out.table.frame)
+
+    import transformers
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run trained again")
+
+    monkeypatch.setattr(transformers.Trainer, "train", boom)
+    again = run(cfg, progress=False)
+    assert len(again.table.frame) == n and not (again.run_dir / "checkpoints").exists()

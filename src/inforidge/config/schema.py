@@ -149,7 +149,16 @@ class TrainingConfig:
     eval_steps: int | None = None
     """Evaluate validation loss every this many steps (empty: once per epoch)."""
     save_steps: int = 100
-    """Save a Trainer checkpoint every this many steps (resume restarts from the last)."""
+    """Save a Trainer checkpoint every this many steps (resume restarts from the last). Only the
+    last one is kept while training (weights + optimizer state: what resume needs)."""
+    save_model: bool = True
+    """Save the final weights and tokenizer to <run>/model (read by `inforidge analyze`,
+    `sweep` and `layers` on the run folder). false: the run keeps only its table, figures and
+    report (the analyses still run, on the model in memory)."""
+    keep_checkpoints: bool = False
+    """Keep every Trainer checkpoint in <run>/checkpoints after the run finishes (for
+    `sweep`/`layers`/`analyze --checkpoints`). false: only the last is kept while training
+    and checkpoints/ is deleted once the run has finished."""
     threads: int = 0
     """torch threads; 0 = torch's default (all cores: fastest on an idle machine, see
     benchmarks/bench_threads.py); 1 is fastest when other processes share the cores."""

@@ -1,13 +1,18 @@
 """The main job: task -> model -> fine-tuning with tracking -> table -> figures -> report.
 
 ``run(config)`` writes ``<output_dir>/<name>/``: config.yaml, env.json, results.parquet/csv,
-figures/*.png, report.md, model/ (final weights + tokenizer) and checkpoints/ (for resume).
+figures/*.png, report.md and model/ (final weights + tokenizer + trainer_state.json; not with
+``training.save_model: false``). checkpoints/ holds the last Trainer checkpoint while training (for
+resume) and is deleted when the run finishes, unless ``training.keep_checkpoints: true`` (then
+every checkpoint is kept). ``training.max_steps: 0`` (or ``epochs: 0``) trains nothing and measures
+the model as it is (:func:`~inforidge.pipelines.measure.measure_model`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +73,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def finished(run_dir: Path) -> bool:
+    """True when the run in ``run_dir`` has trained to its end: its final model is saved, or its
+    report is written (a run with ``training.save_model: false`` saves no model)."""
+    return (run_dir / "model" / "config.json").exists() or (run_dir / "report.md").exists()
+
+
 def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> TrainingArguments:
     tr = config.training
     early = tr.early_stopping_patience is not None
@@ -87,7 +98,8 @@ def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> Trai
         eval_steps=tr.eval_steps,
         save_strategy="steps" if not early else eval_strategy,
         save_steps=tr.save_steps if not early else tr.eval_steps,
-        save_total_limit=2,
+        # resume needs only the last checkpoint; keep_checkpoints keeps every one for sweeps
+        save_total_limit=None if tr.keep_checkpoints else 1,
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         logging_steps=max(1, min(50, tr.save_steps)),
@@ -123,7 +135,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     policy = config.task.multi_token_target
     table = ResultsTable(run_dir)
     final_dir = run_dir / "model"
-    train = not (final_dir / "config.json").exists()
+    train = not finished(run_dir)
     with one_multi_token_warning():  # one warning for every split together
         evaluator = build_evaluator(config, task, tokenizer)
         if train:
@@ -153,14 +165,19 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         if last:
             log.warning("resuming from %s", last)
         trainer.train(resume_from_checkpoint=last)
-        trainer.save_model(str(final_dir))
-        if main:
-            tokenizer.save_pretrained(str(final_dir))
+        if config.training.save_model:
+            trainer.save_model(str(final_dir))
+            if main:
+                tokenizer.save_pretrained(str(final_dir))
+                # the model's step for sweep/layers once checkpoints/ is gone
+                trainer.state.save_to_json(str(final_dir / "trainer_state.json"))
     if not main:  # the table, figures and report belong to rank 0, which measured
         return RunOutput(run_dir, table, run_dir / "report.md", {})
 
     report_path, summary = finish_run(
         config, run_dir, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
         tokenizer, task, evaluator, table)
+    if not config.training.keep_checkpoints:  # the run is finished: nothing left to resume
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)
