@@ -85,6 +85,7 @@ def measure_model(config: RunConfig | None = None, *, model: str | None = None, 
         config: a RunConfig (default: the defaults); ``training`` is ignored.
         model, task, output_dir, name: shortcuts for ``model.name_or_path``, ``task.name``,
             ``output_dir`` and ``name`` (applied on top of ``config``).
+        progress: accepted for parity with ``run`` (there is no training loop to show).
     Returns a :class:`~inforidge.pipelines.run.RunOutput`-like object (run_dir, table,
     report_path, summary). Rerunning on the same folder skips the step-0 measurement and
     analyses already in the table.
