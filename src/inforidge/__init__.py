@@ -28,6 +28,7 @@ _EXPORTS = {
     "ResultsTable": "inforidge.results.table",
     "InfoRidgeCallback": "inforidge.pipelines.tracking",
     "run": "inforidge.pipelines.run",
+    "measure_model": "inforidge.pipelines.measure",
     "analyze_run": "inforidge.pipelines.analyze",
     "sweep": "inforidge.pipelines.sweep",
     "run_layers": "inforidge.pipelines.layers",

@@ -1,4 +1,5 @@
-"""Command line: ``inforidge demo | paper | run | convert | sweep | analyze | generate-info | layers | config | env``."""
+"""Command line: ``inforidge demo | paper | run | measure | convert | sweep | analyze | generate-info | layers |
+config | env``."""
 
 from __future__ import annotations
 
@@ -151,6 +152,24 @@ def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge
             overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """Run (or resume) the job a YAML config describes."""
     _run(config, overrides, quiet)
+
+
+@app.command("measure")
+def measure_cmd(model: str = typer.Argument(..., help="Model to measure: hub name or local folder."),
+                task: str | None = typer.Option(None, help="Task name (default: the config's task.name)."),
+                config: Path | None = typer.Option(None, help="A run's YAML config; its training section is ignored."),
+                out: Path | None = typer.Option(None, help="Output folder (default: the config's output_dir)."),
+                overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """Measure MODEL as it is (step 0, no training): the table, figures, report and env.json of
+    `run`, with no model copy and no checkpoints. Takes a run's config (`training` is ignored);
+    rerunning on the same folder resumes without recomputing what the table holds."""
+    with boundary():
+        cfg = load_config(config, overrides or [])
+        from inforidge.pipelines.measure import measure_model
+
+        res = measure_model(cfg, model=model, task=task, output_dir=out, progress=not quiet)
+    typer.echo(f"\nreport:  {res.report_path}")
+    typer.echo(f"table:   {res.run_dir / 'results.parquet'}  [{res.summary['wall_seconds']} s]")
 
 
 @app.command("config")

@@ -23,9 +23,10 @@ SETTINGS = MeasureSettings(n_samples=16, seeds=[0, 1], n_permutations=2)
 
 @pytest.fixture(scope="module")
 def trained(tiny_overrides, tmp_path_factory):
-    """A tiny run of 4 steps: checkpoints every 2 steps, the Trainer keeps the last two (2, 4)."""
+    """A tiny run of 4 steps: checkpoints every 2 steps, all kept (keep_checkpoints: 2, 4)."""
     root = tmp_path_factory.mktemp("sweep_run")
-    cfg = load_config(None, tiny_overrides(root, "tiny", **{"task.n_train": 128, "tracking.steps": "[0]"}))
+    cfg = load_config(None, tiny_overrides(root, "tiny", **{"task.n_train": 128, "tracking.steps": "[0]",
+                                                         "training.keep_checkpoints": True}))
     out = run(cfg, progress=False)
     return out.run_dir, cfg
 

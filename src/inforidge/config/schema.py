@@ -150,9 +150,12 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     epochs: float = 3.0
-    """Training epochs."""
+    """Training epochs (fractions allowed); ignored when max_steps > 0. 0: no training, the
+    model is measured as it is (step 0 only, as `inforidge measure`)."""
     max_steps: int = -1
-    """Stop after this many optimizer steps (-1: use epochs)."""
+    """Stop after this many optimizer steps, overriding epochs (-1: use epochs). 0: no
+    training, the model is measured as it is (step 0 only, as `inforidge measure`; no model
+    copy, no checkpoints)."""
     batch_size: int = 64
     """Per-device training batch size."""
     learning_rate: float = 1e-3
@@ -168,7 +171,16 @@ class TrainingConfig:
     eval_steps: int | None = None
     """Evaluate validation loss every this many steps (empty: once per epoch)."""
     save_steps: int = 100
-    """Save a Trainer checkpoint every this many steps (resume restarts from the last)."""
+    """Save a Trainer checkpoint every this many steps (resume restarts from the last). Only the
+    last one is kept while training (weights + optimizer state: what resume needs)."""
+    save_model: bool = True
+    """Save the final weights and tokenizer to <run>/model (read by `inforidge analyze`,
+    `sweep` and `layers` on the run folder). false: the run keeps only its table, figures and
+    report (the analyses still run, on the model in memory)."""
+    keep_checkpoints: bool = False
+    """Keep every Trainer checkpoint in <run>/checkpoints after the run finishes (for
+    `sweep`/`layers`/`analyze --checkpoints`). false: only the last is kept while training
+    and checkpoints/ is deleted once the run has finished."""
     threads: int | Literal["auto"] = "auto"
     """torch threads: "auto" = the cores other processes leave free when the run starts (all of
     them on an idle machine, fewer on a busy one; benchmarks/bench_threads.py), 0 = torch's

@@ -246,7 +246,8 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists() or not (run_dir / "model" / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} is not a finished run (needs config.yaml and model/)")
+        raise FileNotFoundError(f"{run_dir} is not a finished run with a saved model (needs config.yaml and "
+                                "model/; a run saves model/ unless training.save_model is false)")
     config = load_config(run_dir / "config.yaml")
     tokenizer, task, evaluator = run_evaluator(run_dir, config)
     table = ResultsTable(run_dir)

@@ -1,17 +1,20 @@
 """The main job: task -> model -> fine-tuning with tracking -> table -> figures -> report.
 
 ``run(config)`` writes ``<output_dir>/<name>/``: config.yaml, env.json, results.parquet/csv,
-figures/*.png, report.md, model/ (final weights + tokenizer) and checkpoints/ (for resume).
+figures/*.png, report.md and model/ (final weights + tokenizer + trainer_state.json; not with
+``training.save_model: false``). checkpoints/ holds the last Trainer checkpoint while training (for
+resume) and is deleted when the run finishes, unless ``training.keep_checkpoints: true`` (then
+every checkpoint is kept). ``training.max_steps: 0`` (or ``epochs: 0``) trains nothing and measures
+the model as it is (:func:`~inforidge.pipelines.measure.measure_model`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,19 +27,21 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from inforidge.config.loading import save_config
 from inforidge.config.schema import RunConfig
-from inforidge.measure.predictive import Evaluator
-from inforidge.measure.ridge import ridge_rows
 from inforidge.models.forward import accepts_argument
 from inforidge.models.loading import load_for_run
-from inforidge.pipelines.analyze import final_model_loader, run_analyses
-from inforidge.pipelines.environment import environment, record_environment, set_threads
-from inforidge.pipelines.folders import check_output_folder
+from inforidge.pipelines.analyze import final_model_loader
+from inforidge.pipelines.environment import set_threads
+from inforidge.pipelines.measure import (
+    build_evaluator,
+    check_run_dir,
+    finish_run,
+    measure_model,
+    step_extra_rows,
+    write_run_files,
+)
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
-from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
-from inforidge.results.table import ResultsTable, provenance
+from inforidge.results.table import ResultsTable
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import (
     collator,
@@ -69,18 +74,10 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _check_resume(config: RunConfig, run_dir: Path) -> None:
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        return
-    import yaml
-
-    old = yaml.safe_load(saved.read_text())
-    if old != json.loads(json.dumps(config.to_dict())):
-        raise ValueError(
-            f"{run_dir} holds a run with a different config; resume it with the same config "
-            f"(inforidge run {saved}) or choose another name (--set name=...)"
-        )
+def finished(run_dir: Path) -> bool:
+    """True when the run in ``run_dir`` has trained to its end: its final model is saved, or its
+    report is written (a run with ``training.save_model: false`` saves no model)."""
+    return (run_dir / "model" / "config.json").exists() or (run_dir / "report.md").exists()
 
 
 def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> TrainingArguments:
@@ -102,7 +99,8 @@ def training_arguments(config: RunConfig, run_dir: Path, progress: bool) -> Trai
         eval_steps=tr.eval_steps,
         save_strategy="steps" if not early else eval_strategy,
         save_steps=tr.save_steps if not early else tr.eval_steps,
-        save_total_limit=2,
+        # resume needs only the last checkpoint; keep_checkpoints keeps every one for sweeps
+        save_total_limit=None if tr.keep_checkpoints else 1,
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         logging_steps=max(1, min(50, tr.save_steps)),
@@ -121,6 +119,10 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     return an empty summary.
     """
 
+    if config.training.max_steps == 0 or config.training.epochs == 0:
+        # no training asked: the step-0 measurement of `inforidge measure` (no model copy, no checkpoints)
+        log.warning("training.max_steps/epochs is 0: measuring the model as it is (as `inforidge measure`)")
+        return measure_model(config, progress=progress)
     t0 = time.time()
     run_dir = config.run_dir
     main = is_main_process()
@@ -128,8 +130,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     log.info("torch threads: %d (%s; %s of %d cores busy at the start)", threads.torch_threads,
              threads.threads_setting, threads.busy_cores, threads.cores)
     if main:
-        check_output_folder(run_dir, "the run folder (output_dir/name)")
-        _check_resume(config, run_dir)
+        check_run_dir(config, run_dir)
 
     # The task, the model and the tokenised data are checked before the run folder is written:
     # a bad task, model or target stops here and a corrected rerun is not taken for another config.
@@ -141,25 +142,15 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
     policy = config.task.multi_token_target
     table = ResultsTable(run_dir, config=config.to_dict())
     final_dir = run_dir / "model"
-    train = not (final_dir / "config.json").exists()
+    train = not finished(run_dir)
     with one_multi_token_warning():  # one warning for every split together
-        evaluator = Evaluator(
-            tokenizer, {"id": task.splits["test_id"], "ood": task.splits["test_ood"]}, config.tracking.measure,
-            multi_token_target=policy,
-        )
+        evaluator = build_evaluator(config, task, tokenizer)
         if train:
             train_data = tokenize_for_next_token(task.splits["train"], tokenizer, policy)
             validation_data = tokenize_for_next_token(task.splits["validation"], tokenizer, policy)
     if main:  # under `accelerate launch` every rank runs this function; one writes the files
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-        (run_dir / "env.json").write_text(json.dumps(
-            {**environment(), **provenance(config.to_dict()), "seed": config.training.seed,
-             "data_seed": config.task.seed, **threads.record()},
-            indent=2))
-    extra_rows = []
-    if config.tracking.ridge_every_step and config.tracking.ridge_bootstrap > 0:
-        extra_rows.append(partial(ridge_rows, evaluator, n_boot=config.tracking.ridge_bootstrap))
+        write_run_files(config, run_dir, threads)
+    extra_rows = step_extra_rows(config, evaluator)
     if train:
         args = training_arguments(config, run_dir, progress)
         trainer = Trainer(
@@ -187,17 +178,19 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
         finally:  # interrupted or not, results.parquet holds every measurement made
             if main:
                 table.compact()
-        trainer.save_model(str(final_dir))
-        if main:
-            tokenizer.save_pretrained(str(final_dir))
+        if config.training.save_model:
+            trainer.save_model(str(final_dir))
+            if main:
+                tokenizer.save_pretrained(str(final_dir))
+                # the model's step for sweep/layers once checkpoints/ is gone
+                trainer.state.save_to_json(str(final_dir / "trainer_state.json"))
     if not main:  # the table, figures and report belong to rank 0, which measured
         return RunOutput(run_dir, table, run_dir / "report.md", {})
 
-    run_analyses(config, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
-                 tokenizer, task, evaluator, table)
-    record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
-    table.compact()
-    figures = save_figures(table.frame, run_dir / "figures")
-    report_path, summary = write_report(table.frame, run_dir, config, figures)
+    report_path, summary = finish_run(
+        config, run_dir, final_model_loader(config, run_dir, trainer.model if train else None, tokenizer=tokenizer),
+        tokenizer, task, evaluator, table)
+    if not config.training.keep_checkpoints:  # the run is finished: nothing left to resume
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)
