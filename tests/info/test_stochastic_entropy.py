@@ -98,6 +98,12 @@ def test_information_and_null_match_exact(alpha):
         for e_, s_, r_ in zip(est.flatten().tolist(), se.flatten().tolist(),
                               ref.flatten().tolist(), strict=True):
             assert _close(e_, s_, r_, rel=5e-3), (e_, s_, r_)
+    chunked = stochastic_information(xs, y, alpha=alpha, n_permutations=3, seed=7, layer_chunk=1)
+    assert chunked.mi.shape == (2,) and chunked.null.shape == (3, 2)
+    for i in range(2):  # other probes (drawn per chunk), the same quantity
+        assert _close(float(chunked.mi[i]), float(chunked.mi_se[i]), float(exact.mi[i]), rel=5e-3)
+        assert _close(float(chunked.null[2, i]), float(chunked.null_se[2, i]),
+                      float(exact.null[2, i]), rel=5e-3)
     # MI values are O(0.1-1) bits while entropies are O(5): check the corrected MI absolutely
     assert torch.all((st.corrected - exact.corrected).abs() < 4 * st.mi_se.max() + 2e-2)
 

@@ -342,6 +342,7 @@ def stochastic_information(
     block_size: int | None = None,
     dtype: torch.dtype = torch.float32,
     groups=None,
+    layer_chunk: int | None = None,
 ) -> StochasticInformationEstimate:
     """Matrix-free I(X; Y) = S(Kx) + S(Ky) - S(Kx o Ky) with its permutation null.
 
@@ -349,6 +350,10 @@ def stochastic_information(
         x: (N, D) or a stack of layers (L, N, D); y: (N, E).
         n_permutations, seed, groups: the null as in :func:`estimate_information` (the same
             seed draws the same permutations; probes are seeded from seed too).
+        layer_chunk: layers per sweep (default all): bounds the Lanczos state, about
+            4 * 8 bytes * (2 layer_chunk + 1) * N * (deflation + n_probes) without permutations,
+            at the cost of rebuilding y's kernel blocks once per chunk. The numbers depend on
+            it (each chunk draws its probes from seed + first layer index).
         Other arguments: see :func:`stochastic_entropy`.
 
     Returns:
@@ -373,12 +378,25 @@ def stochastic_information(
     ys = _prepare(y, sigma, dtype, normalize)
     n, L = xs.shape[1], xs.shape[0]
     perms = permutations(n, n_permutations, seed, groups=groups).to(xs.device)
-    sweep = _GaussianSweep(xs, ys, perms, block_size)
-    gen = torch.Generator().manual_seed(int(seed))
-    t, se = _trace_f(sweep, alpha, n_probes, deflation, lanczos_steps, gen)
-    h, h_se = _entropy_of_trace(t, se, alpha, base)
-    hx, hy, hj = h[:L], h[L], h[L + 1:].reshape(1 + n_permutations, L)
-    sx, sy, sj = h_se[:L], h_se[L], h_se[L + 1:].reshape(1 + n_permutations, L)
+    chunk = L if layer_chunk is None else int(layer_chunk)
+    if chunk < 1:
+        raise ValueError(f"layer_chunk must be >= 1 (layers per sweep); got {layer_chunk}")
+    hx, sx, hj, sj = [], [], [], []
+    for c0 in range(0, L, chunk):
+        # One sweep per chunk of layers: Lanczos state ~ 4 * (2 chunk + 1) * N * c float64
+        # values instead of for all L; y's blocks are rebuilt once per chunk and sweep.
+        sweep = _GaussianSweep(xs[c0:c0 + chunk], ys, perms, block_size)
+        lc = sweep.n_layers
+        gen = torch.Generator().manual_seed(int(seed) + c0)
+        t, se = _trace_f(sweep, alpha, n_probes, deflation, lanczos_steps, gen)
+        h, h_se = _entropy_of_trace(t, se, alpha, base)
+        if c0 == 0:
+            hy, sy = h[lc], h_se[lc]  # y's operator is in every sweep; its first estimate counts
+        hx.append(h[:lc])
+        sx.append(h_se[:lc])
+        hj.append(h[lc + 1:].reshape(1 + n_permutations, lc))
+        sj.append(h_se[lc + 1:].reshape(1 + n_permutations, lc))
+    hx, sx, hj, sj = torch.cat(hx), torch.cat(sx), torch.cat(hj, 1), torch.cat(sj, 1)
     mi = hx + hy - hj[0]
     mi_se = (sx.square() + sy.square() + sj[0].square()).sqrt()
     null = hx + hy - hj[1:]
