@@ -25,9 +25,11 @@ Memory: the features (L, N, D), O(block * N) per kernel block, and O(N * probes)
 for the Lanczos vectors; no N x N matrix.
 
 Products in float32 by default: a K entry exp(-d^2 / 2 sigma^2) with unit rows is in
-[exp(-2 / sigma^2), 1] and float32 rounding perturbs it by ~1e-7 relative, far below the
-probe error (~1e-3); the matmuls run twice as fast and blocks take half the memory. The
-Lanczos recurrences and quadrature are in float64. Pass ``dtype=torch.float64`` to check.
+[exp(-2 / sigma^2), 1] and float32 rounding perturbs it by ~1e-7 relative; through the
+Lanczos steps this moves the MI by ~5 % of its reported standard error (same probes,
+tests/info/test_stochastic_entropy.py), while the matmuls run twice as fast and blocks take
+half the memory. The Lanczos recurrences and quadrature are in float64. Pass
+``dtype=torch.float64`` to check.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ from .kernels import l2_normalize
 
 Estimator = Literal["auto", "exact", "stochastic"]
 ESTIMATORS: tuple[str, ...] = ("auto", "exact", "stochastic")
-# "auto" uses the exact estimator up to this N. Measured on the 2-core dev machine
-# (benchmarks/results/bench_stochastic_entropy.md): at N = 4096 one exact entropy
-# (eigvalsh, float64) and the stochastic one cost about the same, and the exact N^2 float64
-# Gram is 134 MB; above it the exact cost grows as N^3 and the stochastic as N^2.
+# "auto" uses the exact estimator up to this N. Measured on the 2-core dev machine, 1 thread
+# (benchmarks/results/bench_stochastic_entropy.md), one 768-wide layer, alpha = 1: at N = 4096
+# exact is faster (entropy 9 s vs 21 s, MI 31 s vs 56 s) and has no probe noise; at N = 8192
+# they are even (MI 136 s exact vs 109 s) but the exact path holds L float64 N x N Grams
+# (512 MB each: 12.9 GB for a 24-layer stack), and from there exact time grows as N^3 and
+# memory as N^2, the stochastic as N^2 and N.
 EXACT_MAX_N = 4096
 _DEFAULT_BLOCK_BYTES = 256 * 2**20  # kernel blocks held at once during a sweep
 
@@ -242,10 +246,13 @@ def _prepare(x: Tensor, sigma: float, dtype: torch.dtype, normalize: bool) -> Te
     sigma = float(sigma)
     if not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be a positive finite number; got {sigma}")
+    scale = 1.0 / (sigma * math.sqrt(2.0))
+    if x.ndim == 3:  # one layer at a time: no float64 copy of the whole stack
+        return torch.stack([_prepare(layer, sigma, dtype, normalize) for layer in x])
     x = x.to(torch.float64)
     if normalize:
         x = l2_normalize(x)
-    return (x / (sigma * math.sqrt(2.0))).to(dtype)
+    return (x * scale).to(dtype)
 
 
 def _check_common(kernel: str, n_probes: int, lanczos_steps: int, deflation: int) -> None:
