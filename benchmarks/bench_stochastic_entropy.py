@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import resource
 import time
@@ -32,13 +33,16 @@ D = 768
 RESULTS = Path(__file__).parent / "results"
 
 
-def make_stack(n: int, n_layers: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L, N, 768) float32 layers and (N, 768) y sharing a rank-32 signal."""
+def make_stack(n: int, n_layers: int, seed: int = 0, keep: int | None = None):
+    """(L, N, 768) float32 layers and (N, 768) y sharing a rank-32 signal.
+
+    keep: build only the first ``keep`` of the n_layers layers (the same values).
+    """
     g = torch.Generator().manual_seed(seed)
     shared = torch.randn(n, 32, generator=g)
     y = shared @ torch.randn(32, D, generator=g) + 0.5 * torch.randn(n, D, generator=g)
     layers = []
-    for li in range(n_layers):
+    for li in range(n_layers if keep is None else keep):
         w = (li + 1) / n_layers
         own = torch.randn(n, 32, generator=g) @ torch.randn(32, D, generator=g)
         layers.append(w * shared @ torch.randn(32, D, generator=g) + own
@@ -75,21 +79,29 @@ def part_a(n: int) -> dict:
 
 
 def part_b(n: int, n_run: int) -> dict:
-    xs, y = make_stack(n, 24, seed=1)
+    """Run in a fresh process (see main) so that its peak RSS is its own."""
+    torch.set_num_threads(THREADS[0])
+    rss_start = peak_rss_mb()
+    sub, y = make_stack(n, 24, seed=1, keep=n_run)
     rss_data = peak_rss_mb()
-    sub = xs[:n_run].contiguous()
-    del xs
     est, t = timed(lambda: stochastic_information(sub, y))
     return {
         "n": n, "layers_total": 24, "layers_run": n_run, "time_s": t,
         "time_per_layer_s": t / n_run,
         "time_24_layers_s": t if n_run == 24 else t / n_run * 24,
         "extrapolated": n_run < 24,
-        "peak_rss_mb": peak_rss_mb(), "rss_after_data_mb": rss_data,
+        "peak_rss_mb": peak_rss_mb(), "rss_at_start_mb": rss_start, "rss_after_data_mb": rss_data,
         "features_mb_24_layers": 24 * n * D * 4 / 2**20,
         "exact_gram_float64_mb_per_matrix": n * n * 8 / 2**20,
         "mi": est.mi.tolist(), "mi_se": est.mi_se.tolist(),
     }
+
+
+THREADS = [1]
+
+
+def _set_threads(k: int) -> None:
+    THREADS[0] = k
 
 
 def main() -> None:
@@ -98,16 +110,24 @@ def main() -> None:
     ap.add_argument("--big-layers", type=int, default=1)
     ap.add_argument("--big-n", type=int, default=16384)
     ap.add_argument("--sizes", type=int, nargs="*", default=[2048, 4096, 8192])
+    ap.add_argument("--reuse-part-a", action="store_true",
+                    help="keep part A from the existing JSON; run only part B")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    THREADS[0] = args.threads
     out = {"torch": torch.__version__, "machine": platform.processor() or platform.machine(),
            "threads": args.threads, "part_a": [], "part_b": None}
-    for n in args.sizes:
+    if args.reuse_part_a:
+        out["part_a"] = json.loads((RESULTS / "bench_stochastic_entropy.json").read_text())["part_a"]
+    for n in [] if args.reuse_part_a else args.sizes:
         r = part_a(n)
         print(json.dumps(r), flush=True)
         out["part_a"].append(r)
     if args.big_layers > 0:
-        out["part_b"] = part_b(args.big_n, args.big_layers)
+        # a fresh process: part A's exact N x N Grams must not count in part B's peak RSS
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(1, initializer=_set_threads, initargs=(args.threads,)) as pool:
+            out["part_b"] = pool.apply(part_b, (args.big_n, args.big_layers))
         print(json.dumps(out["part_b"]), flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_stochastic_entropy.json").write_text(json.dumps(out, indent=2) + "\n")
@@ -139,7 +159,8 @@ def main() -> None:
             f"N = {b['n']}, 768-wide stack: stochastic MI of {b['layers_run']} of 24 layers "
             f"took {b['time_s']:.0f} s ({b['time_per_layer_s']:.0f} s per layer); 24 layers: "
             f"{b['time_24_layers_s'] / 60:.0f} min ({label}). Peak RSS {b['peak_rss_mb']:.0f} MB "
-            f"(after building the 24-layer data: {b['rss_after_data_mb']:.0f} MB; the float32 "
+            f"(a fresh process: {b['rss_at_start_mb']:.0f} MB after imports, "
+            f"{b['rss_after_data_mb']:.0f} MB with the data; the float32 "
             f"features of 24 layers are {b['features_mb_24_layers']:.0f} MB; one exact float64 "
             f"Gram would be {b['exact_gram_float64_mb_per_matrix']:.0f} MB).",
         ]
