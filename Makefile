@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 # mkdocs-material's banner about its successor, printed on every build.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo paper test test-fast lint docs bench clean
+.PHONY: install demo real paper test test-fast lint docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/inforidge demo
+
+# The paper's experiment on a real pretrained LM (SmolLM2-135M, offline; about half an hour on 2 cores).
+real: install
+	$(VENV)/bin/inforidge demo --preset pretrained
 
 # The full synthetic reproduction (runs/paper/; about 1 h on 2 cores, see README). Resumable.
 paper: install

