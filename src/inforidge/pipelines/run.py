@@ -197,7 +197,7 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
                  tokenizer, task, evaluator, table)
     record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
     table.compact()
-    figures = save_figures(table.frame, run_dir / "figures")
+    figures = save_figures(table.frame, run_dir / "figures", settings=config.figures)
     report_path, summary = write_report(table.frame, run_dir, config, figures)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)

@@ -298,7 +298,7 @@ def sweep_target(
     df = result.table.frame
     df = df[df["checkpoint"].isin([c.name for c in ckpts])] if "checkpoint" in df else df
     config.name = f"{config.name if config_path is None else Path(target).name} (checkpoint sweep)"
-    figures = save_figures(df, out_dir / "figures")
+    figures = save_figures(df, out_dir / "figures", settings=config.figures)
     report_path, _ = write_report(df, out_dir, config, figures, checkpoint_section(df, result.warnings))
     if trackers and not df.empty:
         by_step = {int(s): summary_scalars(g.to_dict("records")) for s, g in df.groupby("step")}

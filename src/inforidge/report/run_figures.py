@@ -78,8 +78,8 @@ def attention_figure(df: pd.DataFrame, ax=None):
                 ax.plot(m.index, m.values, style, ms=3, color=color,
                         label=f"{metric.removeprefix('attention_')} ({SPLIT_NAME[split]})")
     ax.set_xlabel("block l")
-    ax.set_ylabel("attention weight of the last position\n(mean over heads and samples)")
-    ax.set_title("attention to signal / all / last token (sink excluded)")
+    ax.set_ylabel("attention weight\n(mean over heads and samples)")
+    ax.set_title("last position's attention (sink excluded)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return fig
