@@ -169,9 +169,10 @@ def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "pro
                 gv = g[g["stress_value"] == v].groupby("depth_fraction")["value"].mean().sort_index()
                 name = f"{v:g}" if j == 0 else None
                 a.plot(gv.index, gv.values, styles[j % 4], color=c, lw=1.3, label=name)
-        a.set_title(metric.replace("_", " "))
-        a.set_xlabel(DEPTH_FRACTION_LABEL)
-        a.set_ylabel(metric_label(df, metric))
+        a.set_title(metric.replace("_", " "))  # the panel names the metric, the y label its unit
+        a.set_xlabel("depth fraction l / L")
+        unit = UNITS.get(metric, "")
+        a.set_ylabel(f"entropy [{table_units(df)}]" if unit == "entropy" else unit)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(title="probability p" if stress != "length" else "length [tokens]")
     fig.suptitle(f"stress: {stress} (line style = model/checkpoint)")
