@@ -79,3 +79,20 @@ def test_layer_figures_draw_into_given_axes_and_the_report_embeds_their_format(s
     assert (tmp_path / "figures" / "stress_repetition.png").exists()
     text = layers.write_layers_report(suite_table, tmp_path, paths).read_text()
     assert "figures/stress_repetition.pdf" in text and "figures/depth_prompt_entropy.pdf" in text
+
+
+def test_paper_figures_draw_into_given_axes(tmp_path):
+    from test_figure_properties import synthetic_table
+
+    from inforidge.report import paper
+
+    runs = {}
+    for k in (2, 4):
+        (tmp_path / f"k{k}").mkdir()
+        synthetic_table(n_layers=k).to_parquet(tmp_path / f"k{k}" / "results.parquet")
+        runs[k] = tmp_path / f"k{k}"
+    fig, axes = new_figure(2, 2)
+    assert paper.depth_threshold_figure(runs, ax=axes[0]) is fig
+    assert axes[0, 0].get_ylabel() == "I(h_l; Y) − null mean [bits]" and "depth fraction" in axes[0, 0].get_xlabel()
+    assert paper.overfitting_figure(runs[2], runs[4], ax=axes[1]) is fig
+    assert axes[1, 0].get_xlabel() == "layer l (0 = embeddings)" and axes[1, 1].get_legend() is not None
