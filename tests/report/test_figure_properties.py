@@ -9,11 +9,11 @@ from inforidge.config.settings import FigureSettings
 from inforidge.report.figures import figure_style, new_figure, write_figures
 from inforidge.report.run_figures import (
     attention_figure,
+    distinct_targets,
     early_exit_accuracy,
     information_heatmap,
     kernel_ablation_figure,
     layer_curves,
-    n_classes,
     residual_scale_figure,
     save_figures,
 )
@@ -102,18 +102,18 @@ def test_the_null_band_is_its_own_spread_and_the_legend_names_it(table):
     assert ys.min() == pytest.approx(null.min() - 0.05, abs=1e-9)
 
 
-def test_early_exit_accuracy_draws_chance_from_the_label_entropy(table):
-    assert n_classes(table, "id") == pytest.approx(13)
-    fig = early_exit_accuracy(table)
-    ax = fig.axes[0]
+def test_early_exit_accuracy_draws_a_chance_line_per_split(table):
+    classes = distinct_targets({"id": [{"target": str(i % 13)} for i in range(40)],
+                                "ood": [{"target": str(i)} for i in range(16)], "empty": []})
+    assert classes == {"id": 13, "ood": 16}
+    ax = early_exit_accuracy(table, classes=classes).axes[0]
     chance = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":")
     assert chance == pytest.approx(sorted([1 / 13, 1 / 16]))
-    assert any("chance" in t.get_text() for t in ax.get_legend().get_texts())
-    no_entropy = table[table["metric"] != "label_entropy"]
-    ax = early_exit_accuracy(no_entropy).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()].count("chance 1/K (K = 13)") == 1
+    # Without the number of classes: no line, and the figure says so.
+    ax = early_exit_accuracy(table).axes[0]
     assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
-    ax = early_exit_accuracy(no_entropy, classes={"id": 4}).axes[0]
-    assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"] == [0.25]
+    assert any("no chance line" in t.get_text() for t in ax.texts)
 
 
 def test_axes_name_the_quantity_and_its_unit(table):
@@ -144,7 +144,7 @@ def test_nothing_is_clipped(table, style):
                         for s in ("id", "ood") for m in ("attention_signal", "attention_all") for layer in range(1, 7)])
     with figure_style(style):
         for fig in (information_heatmap(table), information_heatmap(table, "predictive_information_corrected"),
-                    layer_curves(table), early_exit_accuracy(table), attention_figure(att)):
+                    layer_curves(table), early_exit_accuracy(table, classes={"id": 13, "ood": 16}), attention_figure(att)):
             assert not _clipped(fig)
 
 

@@ -53,7 +53,7 @@ from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
 from inforidge.models.loading import load, load_tokenizer
 from inforidge.models.parts import ModelParts, locate_parts
 from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
+from inforidge.report.run_figures import distinct_targets, save_figures
 from inforidge.results.table import ResultsTable
 from inforidge.tasks.base import TaskData
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
@@ -251,7 +251,8 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     outcome = run_analyses(config, final_model_loader(config, run_dir, tokenizer=tokenizer), tokenizer, task,
                            evaluator, table, stages=list(stages or STAGES), force=True)
     table.compact()
-    paths = save_figures(table.frame, run_dir / "figures", settings=figures or config.figures)
+    paths = save_figures(table.frame, run_dir / "figures", settings=figures or config.figures,
+                         classes=distinct_targets(evaluator.records))
     report_path, _ = write_report(table.frame, run_dir, config, paths)
     return outcome, report_path
 
@@ -305,7 +306,8 @@ def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_
     if boot > 0 and last is not None and not any(str(m).startswith("ridge_") for m in table.frame.get("metric", [])):
         table.append(ridge_rows(evaluator, last.states, last.step, n_boot=boot))
     table.compact()
-    paths = save_figures(table.frame, out / "figures", settings=figures or config.figures)
+    paths = save_figures(table.frame, out / "figures", settings=figures or config.figures,
+                         classes=distinct_targets(evaluator.records))
     report_path, _ = write_report(table.frame, out, config, paths)
     return table, report_path
 

@@ -35,7 +35,7 @@ from inforidge.pipelines.environment import environment, record_environment, set
 from inforidge.pipelines.folders import check_output_folder
 from inforidge.pipelines.tracking import SCALAR_PREFIXES, InfoRidgeCallback
 from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
+from inforidge.report.run_figures import distinct_targets, save_figures
 from inforidge.results.table import ResultsTable, provenance
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import (
@@ -197,7 +197,8 @@ def run(config: RunConfig, *, progress: bool = True, callbacks=()) -> RunOutput:
                  tokenizer, task, evaluator, table)
     record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
     table.compact()
-    figures = save_figures(table.frame, run_dir / "figures", settings=config.figures)
+    figures = save_figures(table.frame, run_dir / "figures", settings=config.figures,
+                           classes=distinct_targets(evaluator.records))
     report_path, summary = write_report(table.frame, run_dir, config, figures)
     summary["wall_seconds"] = round(time.time() - t0, 1)
     return RunOutput(run_dir, table, report_path, summary)

@@ -17,7 +17,6 @@ import pandas as pd
 
 from inforidge._optional import require
 from inforidge.config.settings import FigureSettings
-from inforidge.measure.rows import LABEL_ENTROPY
 from inforidge.report.figures import (
     DIVERGING_MAP,
     LAYER_LABEL,
@@ -225,23 +224,19 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
     return fig
 
 
-def n_classes(df: pd.DataFrame, split: str) -> float | None:
-    """The number of target classes of ``split`` as the table records it: ``base ** H(Y)`` of its
-    ``label_entropy`` rows (mean over seeds and steps), i.e. the effective number of classes (exactly
-    K for K equally frequent classes whose label kernel separates them; fewer when frequencies are
-    uneven or labels overlap). None without label entropy rows."""
-    h = df[(df["metric"] == LABEL_ENTROPY) & (df["split"] == split)]["value"]
-    if h.empty or not np.isfinite(h.mean()):
-        return None
-    base = float(df["base"].dropna().iloc[0]) if "base" in df and df["base"].notna().any() else 2.0
-    return float(base ** h.mean())
+def distinct_targets(splits: dict[str, list[dict]]) -> dict[str, int]:
+    """Split -> number of distinct ``target`` strings of its records: the K of the chance line
+    1 / K of the early-exit accuracy (the table does not hold it: ``base ** label_entropy`` is
+    far below K, since the label kernel on embeddings does not separate the classes)."""
+    return {name: len({r["target"] for r in records}) for name, records in splits.items() if records}
 
 
 def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "post", *, ax=None,
                         classes: dict[str, float] | None = None):
     """Early-exit accuracy by layer for all / ID / OOD at one step (the last by default), mean ± 1 sd
-    over seeds, with a chance line 1 / K per split (K from ``classes``, split -> number of target
-    classes, else :func:`n_classes` of the table; no line where it is unknown)."""
+    over seeds, with a chance line 1 / K per split where ``classes`` (split -> number K of target
+    classes, e.g. :func:`distinct_targets` of the evaluated records) gives K; without it the
+    figure says that no chance line is drawn."""
     data = _sel(df, "early_exit_accuracy", view=view)
     step = (int(data["step"].max()) if len(data) else 0) if step is None else step
     fig, (ax,) = panels(ax, 1)
@@ -253,9 +248,12 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
             ax.errorbar(m.index, m.values, yerr=s.values, marker="o", ms=3, capsize=2, color=colors[split],
                         label=SPLIT_NAME[split])
     for split in ("id", "ood"):
-        k = (classes or {}).get(split) or n_classes(df, split)
+        k = (classes or {}).get(split)
         if k and k >= 1 and len(data[data["split"] == split]):
-            ax.axhline(1 / k, color=colors[split], ls=":", lw=1.2, label=f"chance 1/K (K ≈ {k:.3g})")
+            ax.axhline(1 / k, color=colors[split], ls=":", lw=1.2, label=f"chance 1/K (K = {k:g})")
+    if not classes:
+        ax.text(0.99, 0.98, "no chance line: number of classes not given", transform=ax.transAxes,
+                ha="right", va="top", fontsize="small", color="grey")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(LAYER_LABEL)
     ax.set_ylabel("early-exit accuracy (fraction correct)")
@@ -266,9 +264,10 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
 
 
 def save_figures(df: pd.DataFrame, folder: Path, view: str = "post",
-                 settings: FigureSettings | None = None) -> dict[str, Path]:
+                 settings: FigureSettings | None = None, classes: dict[str, float] | None = None) -> dict[str, Path]:
     """Draw the standard figures into ``folder`` in the formats, dpi and style of ``settings``
-    (default PNG); returns name -> path of the first format (none, with a warning, without
+    (default PNG); ``classes``: split -> number of target classes, for the chance line of the
+    early-exit accuracy. Returns name -> path of the first format (none, with a warning, without
     matplotlib: the extra ``plots``)."""
     if not figures_available():
         return {}
@@ -277,7 +276,7 @@ def save_figures(df: pd.DataFrame, folder: Path, view: str = "post",
         "information_corrected_heatmap": lambda: information_heatmap(df, "predictive_information_corrected", view),
         "information_curves": lambda: layer_curves(df, view=view),
         "incremental_gain": lambda: layer_curves(df, "incremental_gain", view=view),
-        "early_exit_accuracy": lambda: early_exit_accuracy(df, view=view),
+        "early_exit_accuracy": lambda: early_exit_accuracy(df, view=view, classes=classes),
     }
     figs.update(analysis_figures(df))
     return write_figures(figs, folder, settings)
