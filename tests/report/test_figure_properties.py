@@ -204,3 +204,31 @@ def test_every_plot_function_draws_into_the_given_axes(table):
     assert kernel_ablation_figure(table, ax=list(axes2.ravel()[2:])) is fig2
     with pytest.raises(ValueError, match="sequence of 2 axes"):
         information_heatmap(table, ax=axes[0, 0])
+
+
+DRAW_AND_SAVE = """
+import sys
+import matplotlib
+matplotlib.use("svg")
+sys.path.insert(0, {tests!r})
+from test_figure_properties import synthetic_table
+from inforidge.config.settings import FigureSettings
+from inforidge.report.run_figures import save_figures
+save_figures(synthetic_table(), __import__("pathlib").Path({out!r}), settings=FigureSettings(formats=["png", "pdf"],
+             style="paper"))
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules, matplotlib.rcParams["font.size"])
+"""
+
+
+def test_drawing_and_saving_keep_the_backend_and_rcparams(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": str(here.parents[1] / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = DRAW_AND_SAVE.format(tests=str(here), out=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["svg", "False", "10.0"]
+    assert (tmp_path / "information_heatmap.pdf").exists()
