@@ -42,7 +42,7 @@ SEQUENTIAL_MAP = "viridis"
 
 STYLE_RC = {
     "notebook": {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
-                 "ytick.labelsize": 9, "legend.fontsize": 8, "figure.titlesize": 10},
+                 "ytick.labelsize": 9, "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 10},
     "paper": {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 8,
               "ytick.labelsize": 8, "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 8, "lines.linewidth": 1.0,
               "lines.markersize": 3, "axes.linewidth": 0.6, "legend.handlelength": 1.5,

@@ -124,10 +124,11 @@ def kernel_ablation_figure(df: pd.DataFrame, ax=None):
             if is_signed(metric):
                 a.axhline(0, color="grey", lw=0.6)
             a.set_title(SPLIT_NAME[split])
-            a.set_xlabel(LAYER_LABEL)
+            if i == 1:
+                a.set_xlabel(LAYER_LABEL)
             a.set_ylabel(quantity_label(df, metric))
-            if a.get_legend_handles_labels()[0]:
-                a.legend(title="kernel (band: ± 1 sd over seeds)")
+    if axes[0].get_legend_handles_labels()[0]:  # one legend: the kernels are the same in every panel
+        axes[0].legend(title="kernel (band: ± 1 sd over seeds)")
     fig.suptitle("kernel ablation (final step, post view)")
     return fig
 
