@@ -115,6 +115,12 @@ def panels(ax, n: int, *, columns: str | None = None, **subplots_kw):
     return axes[0].figure, axes
 
 
+def integer_ticks(ax, axis: str = "x") -> None:
+    """Whole-number ticks only (layers, blocks) on ``axis`` of ``ax``."""
+    locator = require("matplotlib.ticker", "the figures").MaxNLocator(integer=True)
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(locator)
+
+
 def palette(colormap: str, positions) -> np.ndarray:
     """RGBA colours (len(positions), 4) of ``colormap`` at ``positions`` in [0, 1]."""
     return require("matplotlib", "the figures").colormaps[colormap](positions)

@@ -11,6 +11,7 @@ from inforidge.config.settings import FigureSettings
 from inforidge.report.figures import (
     DEPTH_FRACTION_LABEL,
     LAYER_LABEL,
+    integer_ticks,
     palette,
     panels,
     write_figures,
@@ -77,6 +78,7 @@ def overfitting_figure(main_dir: Path, overfit_dir: Path, *, ax=None):
     for a, split in zip(axes, ("id", "ood"), strict=True):
         a.axhline(0, color="grey", lw=0.6)
         a.set_xlabel(LAYER_LABEL)
+        integer_ticks(a)
         a.set_title(SPLIT_NAME[split])
     axes[0].set_ylabel(f"predictive information I(h_l; Y) [{units}]")
     axes[-1].legend()

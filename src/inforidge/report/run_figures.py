@@ -24,6 +24,7 @@ from inforidge.report.figures import (
     color_limits,
     color_norm,
     figures_available,
+    integer_ticks,
     new_figure,
     palette,
     panels,
@@ -75,12 +76,13 @@ def attention_figure(df: pd.DataFrame, ax=None):
             m = g[g["metric"] == metric].groupby("layer")["value"].mean()
             if len(m):
                 ax.plot(m.index, m.values, style, ms=3, color=color,
-                        label=f"{metric.removeprefix('attention_')} ({SPLIT_NAME[split]})")
+                        label=f"{metric.removeprefix('attention_')} ({split.upper()})")
     ax.set_xlabel("block l")
+    integer_ticks(ax)
     ax.set_ylabel("attention weight\n(mean over heads and samples)")
     ax.set_title("last position's attention (sink excluded)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+        ax.legend(ncols=2)
     return fig
 
 
@@ -95,6 +97,7 @@ def residual_scale_figure(df: pd.DataFrame, ax=None):
             ax.plot(m.index, m.values, "-o", ms=3, label=SPLIT_NAME[split])
     ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="α = 1 (unscaled)")
     ax.set_xlabel("block l")
+    integer_ticks(ax)
     ax.set_ylabel("residual scale α (dimensionless)")
     ax.set_title("learned residual scaling coefficients")
     ax.legend()
@@ -127,6 +130,7 @@ def kernel_ablation_figure(df: pd.DataFrame, ax=None):
             if i == 1:
                 a.set_xlabel(LAYER_LABEL)
             a.set_ylabel(quantity_label(df, metric))
+            integer_ticks(a)
     if axes[0].get_legend_handles_labels()[0]:  # one legend: the kernels are the same in every panel
         axes[0].legend(title="kernel (band: ± 1 sd over seeds)")
     fig.suptitle("kernel ablation (final step, post view)")
@@ -214,6 +218,7 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
             a.axhline(0, color="grey", lw=0.6)
         a.set_title(SPLIT_NAME[split])
         a.set_xlabel(LAYER_LABEL)
+        integer_ticks(a)
     axes[0].set_ylabel(quantity_label(df, metric))
     extra = [(_proxy_patch(facecolor="grey", alpha=0.2), "± 1 sd over seeds")]
     if any_null:
@@ -257,6 +262,7 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
                 ha="right", va="top", fontsize="small", color="grey")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(LAYER_LABEL)
+    integer_ticks(ax)
     ax.set_ylabel("early-exit accuracy (fraction correct)")
     ax.set_title(f"early exit (final norm + LM head), step {step}")
     if ax.get_legend_handles_labels()[0]:
