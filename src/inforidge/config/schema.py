@@ -15,6 +15,7 @@ from inforidge.config.settings import (
     DTYPES,
     MULTI_TOKEN_POLICIES,
     RENDERINGS,
+    FigureSettings,
     GenerationSettings,
     LayerSuiteSettings,
     MeasureSettings,
@@ -241,6 +242,8 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     analyses: AnalysesConfig = field(default_factory=AnalysesConfig)
+    figures: FigureSettings = field(default_factory=FigureSettings)
+    """Figure files: formats (png, pdf, svg), dpi and style (notebook | paper)."""
 
     @property
     def run_dir(self) -> Path:
@@ -288,6 +291,8 @@ class LayersConfig:
     model: ModelPartsConfig = field(default_factory=ModelPartsConfig)
     suite: LayerSuiteSettings = field(default_factory=LayerSuiteSettings)
     """Layer-suite settings (batch_size, max_length, n_samples, alpha, base, seed, final_norm, ...)."""
+    figures: FigureSettings = field(default_factory=FigureSettings)
+    """Figure files: formats (png, pdf, svg), dpi and style (notebook | paper)."""
     allow_unknown_tokens: bool = False
     """Measure texts even when more than 50 % of their tokens are the tokenizer's unknown token
     (otherwise an error; above 5 % a warning)."""
@@ -303,6 +308,8 @@ class GenerateConfig:
     """How tokens are generated (max_new_tokens, do_sample, seed, batch_size, ...)."""
     info: SequenceInfoSettings = field(default_factory=SequenceInfoSettings)
     """How the information is estimated (n_permutations, sigma, target_sigma, seed, ...)."""
+    figures: FigureSettings = field(default_factory=FigureSettings)
+    """Figure files: formats (png, pdf, svg), dpi and style (notebook | paper)."""
     allow_unknown_tokens: bool = False
     """Measure prompts and gold targets even when more than 50 % of their tokens are the tokenizer's unknown token
     (otherwise an error; above 5 % a warning)."""

@@ -264,3 +264,32 @@ def check_whole_target_label(multi_token_target: str, label_view: str) -> None:
             f"task.multi_token_target=whole measures the information against the whole target's token embeddings, "
             f"but tracking.measure.label_view={label_view!r}; set tracking.measure.label_view=token_embedding"
         )
+
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+FIGURE_STYLES = ("notebook", "paper")
+
+
+@dataclass
+class FigureSettings:
+    """How figures are written: file formats, resolution and size/font preset."""
+
+    formats: list[str] = field(default_factory=lambda: ["png"])
+    """File formats of every figure: any of png, pdf, svg (pdf and svg are vector; reports embed the first)."""
+    dpi: int = 150
+    """Resolution of raster output (png) in dots per inch (300 for print)."""
+    style: str = "notebook"
+    """Size and font preset: notebook (5.5 in / 11 in wide, 10-pt text) | paper (3.3 in single-column /
+    6.8 in double-column wide, 8-pt text, 7-pt legends)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.formats, str):
+            self.formats = [f for f in self.formats.split(",")]
+        self.formats = list(dict.fromkeys(str(f).strip().lower().lstrip(".") for f in self.formats if str(f).strip()))
+        bad = [f for f in self.formats if f not in FIGURE_FORMATS]
+        if bad or not self.formats:
+            raise ValueError(f"figures.formats must list one or more of {', '.join(FIGURE_FORMATS)}; got {bad or 'none'}")
+        if isinstance(self.dpi, bool) or not isinstance(self.dpi, int) or not 20 <= self.dpi <= 2400:
+            raise ValueError(f"figures.dpi must be a whole number from 20 to 2400; got {self.dpi!r}")
+        if self.style not in FIGURE_STYLES:
+            raise ValueError(f"figures.style must be one of {', '.join(FIGURE_STYLES)}; got {self.style!r}")

@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from inforidge.config.loading import load_config, save_config
+from inforidge.config.settings import FigureSettings
 from inforidge.extract.last_position import LayerStates
 from inforidge.extract.saved_states import load_states, saved_steps
 from inforidge.measure.attention import attention_profile, attention_rows
@@ -52,7 +53,7 @@ from inforidge.measure.scaling import fit_residual_scales, residual_scale_rows
 from inforidge.models.loading import load, load_tokenizer
 from inforidge.models.parts import ModelParts, locate_parts
 from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
+from inforidge.report.run_figures import distinct_targets, save_figures
 from inforidge.results.table import ResultsTable
 from inforidge.tasks.base import TaskData
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
@@ -237,11 +238,13 @@ def run_evaluator(run_dir: Path, config, measure=None) -> tuple[object, TaskData
     return tokenizer, task, evaluator
 
 
-def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False):
+def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, progress: bool = False,
+                figures: FigureSettings | None = None):
     """Run analyses on a finished run's saved model (no retraining); rewrite figures and report.
 
     stages: default every stage of :data:`STAGES` (attention is skipped with a message on tasks
-    without signal positions). Returns (AnalysesOutcome, report path).
+    without signal positions). figures: formats, dpi and style of the figures (default: the
+    run config's ``figures`` section). Returns (AnalysesOutcome, report path).
     """
 
     run_dir = Path(run_dir)
@@ -254,8 +257,9 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
     outcome = run_analyses(config, final_model_loader(config, run_dir, tokenizer=tokenizer), tokenizer, task,
                            evaluator, table, stages=list(stages or STAGES), force=True)
     table.compact()
-    figures = save_figures(table.frame, run_dir / "figures")
-    report_path, _ = write_report(table.frame, run_dir, config, figures)
+    paths = save_figures(table.frame, run_dir / "figures", settings=figures or config.figures,
+                         classes=distinct_targets(evaluator.records))
+    report_path, _ = write_report(table.frame, run_dir, config, paths)
     return outcome, report_path
 
 
@@ -266,12 +270,13 @@ FROM_STATES_KEYS = ("tracking.measure.alpha", "tracking.measure.base", "tracking
 
 
 def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_dir: str | Path | None = None,
-                        *, progress: bool = False) -> tuple[ResultsTable, Path]:
+                        *, progress: bool = False, figures: FigureSettings | None = None) -> tuple[ResultsTable, Path]:
     """Recompute the measurements of a run from its saved states (``tracking.save_states``) with
     other estimator settings (``overrides``: ``key=value`` for the keys in :data:`FROM_STATES_KEYS`),
     without loading the model. Writes ``out_dir`` (default ``<run>/from-states``): config.yaml
     (the run's config with the overrides), results.parquet/csv, figures and report.md. Steps
-    already in ``out_dir``'s table are not recomputed. Returns (table, report path)."""
+    already in ``out_dir``'s table are not recomputed. figures: formats, dpi and style of the figures
+    (default: the run config's). Returns (table, report path)."""
     run_dir = Path(run_dir)
     folder = run_dir / "states"
     files = saved_steps(folder)
@@ -307,8 +312,9 @@ def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_
     if boot > 0 and last is not None and not any(str(m).startswith("ridge_") for m in table.frame.get("metric", [])):
         table.append(ridge_rows(evaluator, last.states, last.step, n_boot=boot))
     table.compact()
-    figures = save_figures(table.frame, out / "figures")
-    report_path, _ = write_report(table.frame, out, config, figures)
+    paths = save_figures(table.frame, out / "figures", settings=figures or config.figures,
+                         classes=distinct_targets(evaluator.records))
+    report_path, _ = write_report(table.frame, out, config, paths)
     return table, report_path
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inforidge.config.settings import GenerationSettings, SequenceInfoSettings
+from inforidge.config.settings import FigureSettings, GenerationSettings, SequenceInfoSettings
 from inforidge.extract.batching import BatchSizer
 from inforidge.extract.generated import GeneratedStates, generate_with_states, target_embeddings
 from inforidge.info.sequence_kernel import sequence_gram
@@ -38,9 +38,11 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
                   generation: GenerationSettings | None = None, info: SequenceInfoSettings | None = None,
                   plot_steps: Sequence[int] | None = None, task_name: str = "", model_name: str = "",
                   progress: bool = True, block_path: str | None = None,
-                  final_norm_path: str | None = None, allow_unknown_tokens: bool = False) -> GenerateInfoOutput:
+                  final_norm_path: str | None = None, allow_unknown_tokens: bool = False,
+                  figures: FigureSettings | None = None) -> GenerateInfoOutput:
     """Generate, measure I(h_l^(t); Y) per step and layer, and (with ``out_dir``) write
-    results.parquet/csv, generations.jsonl, figures/*.png and report.md.
+    results.parquet/csv, generations.jsonl, figures/* (formats, dpi and style of ``figures``; default
+    PNG) and report.md.
 
     records: dicts with ``prompt`` and ``target`` (see :mod:`inforidge.tasks.multitoken`).
     Prompts or gold targets that are mostly the tokenizer's unknown token (above 50 %) are
@@ -106,7 +108,7 @@ def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path 
                                                  target_ids, strict=True):
                 f.write(json.dumps({"id": r.get("id"), "generated": text, "generated_ids": ids, "token_types": kinds,
                                     "target": r["target"], "target_tokens": len(tids)}) + "\n")
-        figures = save_generation_figures(table.frame, out / "figures", steps=plot_steps)
+        figures = save_generation_figures(table.frame, out / "figures", steps=plot_steps, settings=figures)
         summary["wall_seconds"] = round(time.time() - t0, 1)
         report_path = write_generation_report(table.frame, out, summary, figures, states, records)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from inforidge.config.settings import LayerSuiteSettings
+from inforidge.config.settings import FigureSettings, LayerSuiteSettings
 from inforidge.extract.token_states import StateReader
 from inforidge.measure.layer_suite import measure_sequences, probe_and_correlate, sublayer_rows
 from inforidge.measure.stress import stress_rows
@@ -149,6 +149,7 @@ def run_layers(
     dtype: str | None = None,
     trust_remote_code: bool = False,
     figures: bool = True,
+    figure_settings: FigureSettings | None = None,
     progress: bool = True,
     block_path: str | None = None,
     final_norm_path: str | None = None,
@@ -270,7 +271,7 @@ def run_layers(
         table.compact()
     df = table.frame
     correlations = pd.concat(corr_frames, ignore_index=True) if corr_frames else None
-    figs = save_layer_figures(df, out_dir / "figures") if figures else {}
+    figs = save_layer_figures(df, out_dir / "figures", figure_settings) if figures else {}
     report = write_layers_report(df, out_dir, figs, settings=s, source=src.name, n_prompts=len(src.texts),
                                  correlations=correlations, notes=notes)
     if trackers and not df.empty:

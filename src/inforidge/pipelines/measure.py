@@ -31,7 +31,7 @@ from inforidge.pipelines.environment import (
 )
 from inforidge.pipelines.folders import check_output_folder
 from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
+from inforidge.report.run_figures import distinct_targets, save_figures
 from inforidge.results.table import ResultsTable, provenance, write_text_atomic
 from inforidge.tasks.registry import build_task, renders_for_tokenizer
 from inforidge.tasks.tokenize import one_multi_token_warning
@@ -91,7 +91,8 @@ def finish_run(config: RunConfig, run_dir: Path, load_parts, tokenizer, task, ev
     run_analyses(config, load_parts, tokenizer, task, evaluator, table)
     record_environment(run_dir / "env.json", extraction_batch_size=evaluator.batches.size)
     table.compact()
-    figures = save_figures(table.frame, run_dir / "figures")
+    figures = save_figures(table.frame, run_dir / "figures", settings=config.figures,
+                           classes=distinct_targets(evaluator.records))
     return write_report(table.frame, run_dir, config, figures)
 
 

@@ -122,5 +122,5 @@ def run_paper(base: RunConfig, paper: PaperConfig, *, progress: bool = True) -> 
         runs[f"depth_{k}"] = depth_runs[k]
     main_steps = sorted(int(s) for s in read_run_table(main.run_dir)["step"].unique())
     runs["overfit"] = run(overfit_config(base, paper, main_steps), progress=progress).run_dir
-    report, summary = write_paper_report(root, runs, depth_runs)
+    report, summary = write_paper_report(root, runs, depth_runs, base.figures)
     return PaperOutput(root, report, runs, depth_runs, summary)

@@ -42,7 +42,7 @@ from inforidge.pipelines.tracking import (
     write_tensorboard,
 )
 from inforidge.report.run import write_report
-from inforidge.report.run_figures import save_figures
+from inforidge.report.run_figures import distinct_targets, save_figures
 from inforidge.report.sweep import checkpoint_section
 from inforidge.results.summaries import checkpoint_summary
 from inforidge.results.table import ResultsTable
@@ -290,15 +290,17 @@ def sweep_target(
     # the arithmetic task writes its values for the tokenizer (task.rendering; words for a word tokenizer)
     task_tokenizer = (load_tokenizer(tokenizer, trust_remote_code=config.model.trust_remote_code)
                       if config.task.name == "arithmetic" and tokenizer else None)
+    task = build_task(config, task_tokenizer)
     result = sweep(
-        ckpts, build_task(config, task_tokenizer), config.tracking.measure, out_dir, tokenizer=tokenizer,
+        ckpts, task, config.tracking.measure, out_dir, tokenizer=tokenizer,
         multi_token_target=config.task.multi_token_target, model_kwargs=model_kwargs,
         block_path=config.model.block_path, final_norm_path=config.model.final_norm_path, progress=progress,
     )
     df = result.table.frame
     df = df[df["checkpoint"].isin([c.name for c in ckpts])] if "checkpoint" in df else df
     config.name = f"{config.name if config_path is None else Path(target).name} (checkpoint sweep)"
-    figures = save_figures(df, out_dir / "figures")
+    figures = save_figures(df, out_dir / "figures", settings=config.figures,
+                           classes=distinct_targets(_eval_splits(task)))
     report_path, _ = write_report(df, out_dir, config, figures, checkpoint_section(df, result.warnings))
     if trackers and not df.empty:
         by_step = {int(s): summary_scalars(g.to_dict("records")) for s, g in df.groupby("step")}

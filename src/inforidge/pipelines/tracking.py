@@ -346,7 +346,8 @@ def png_pixels(path) -> np.ndarray:
 def write_tensorboard(folder, runs: dict[str, dict[int, dict[str, float]]], images: dict[str, tuple[int, object]] = (),
                       layout: dict | None = None):
     """TensorBoard event files under ``folder``: ``runs`` is run name ("" = ``folder`` itself) ->
-    step -> {tag: value}; ``images`` is tag -> (step, PNG path or RGB array), written in the
+    step -> {tag: value}; ``images`` is tag -> (step, figure path or RGB array; a path's PNG sibling
+    is read, none written without one), written in the
     top run with the custom-scalars ``layout``. Earlier event files in ``folder`` are removed
     first, so a resumed command leaves one copy of each point."""
     from pathlib import Path
@@ -363,6 +364,10 @@ def write_tensorboard(folder, runs: dict[str, dict[int, dict[str, float]]], imag
                 if layout:
                     writer.add_custom_scalars(layout)
                 for tag, (step, image) in dict(images).items():
+                    if not isinstance(image, np.ndarray):
+                        image = Path(image).with_suffix(".png")  # a figure's PNG (figures.formats without png: none)
+                        if not image.exists():
+                            continue
                     pixels = image if isinstance(image, np.ndarray) else png_pixels(image)
                     writer.add_image(tag, pixels, step, dataformats="HWC")
             for step, scalars in sorted(steps.items()):

@@ -9,9 +9,20 @@ import numpy as np
 import pandas as pd
 
 from inforidge._optional import require
+from inforidge.config.settings import FigureSettings
 from inforidge.measure.rows import NO_STEP
 from inforidge.measure.sequence import SEQUENCE_METRIC, TYPE_GROUPS
-from inforidge.report.figures import figures_available, new_figure, palette, write_figures
+from inforidge.report.figures import (
+    DIVERGING_MAP,
+    LAYER_LABEL,
+    SEQUENTIAL_MAP,
+    color_limits,
+    color_norm,
+    figures_available,
+    palette,
+    panels,
+    write_figures,
+)
 from inforidge.report.markdown import markdown_table, table_units
 from inforidge.results.table import write_text_atomic
 
@@ -25,60 +36,85 @@ def default_plot_steps(n_steps: int, k: int = 6) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n_steps - 1, min(k, n_steps))})
 
 
-def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, view: str = "post"):
+def _label(df: pd.DataFrame, corrected: bool = False) -> str:
+    return ("I(h_l^(t); Y) − null mean" if corrected else "I(h_l^(t); Y)") + f" [{table_units(df)}]"
+
+
+def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, view: str = "post", *, ax=None):
     """MI by layer for several decoding steps (paper Fig. 7): raw with the permutation null
-    dashed (left), null-corrected (right)."""
+    dashed and its mean ± null sd as a hatched band (left), null-corrected (right).
+    ``ax``: two axes."""
     data = _per_step(df, SEQUENCE_METRIC, view)
     all_steps = sorted(int(s) for s in data["step"].unique())
     steps = [s for s in (steps or default_plot_steps(len(all_steps))) if s in all_steps] or all_steps[:1]
-    fig, axes = new_figure(1, 2, figsize=(11, 4))
-    colors = palette("viridis", np.linspace(0, 0.9, len(steps)))
+    fig, axes = panels(ax, 2)
+    colors = palette(SEQUENTIAL_MAP, np.linspace(0, 0.9, len(steps)))
     null = _per_step(df, f"{SEQUENCE_METRIC}_null", view)
+    null_sd = _per_step(df, f"{SEQUENCE_METRIC}_null_std", view)
+    any_null = False
     corr = _per_step(df, f"{SEQUENCE_METRIC}_corrected", view)
     for c, step in zip(colors, steps, strict=True):
         m = data[data["step"] == step].groupby("layer")["value"].mean()
         axes[0].plot(m.index, m.values, "-o", ms=3, color=c, label=f"step {step}")
         nm = null[null["step"] == step].groupby("layer")["value"].mean()
         if len(nm):
+            any_null = True
+            ns = null_sd[null_sd["step"] == step].groupby("layer")["value"].mean().reindex(nm.index).fillna(0)
             axes[0].plot(nm.index, nm.values, "--", lw=1, color=c)
+            axes[0].fill_between(nm.index, nm - ns, nm + ns, facecolor=c, alpha=0.25, hatch="///", edgecolor=c, lw=0)
         cm = corr[corr["step"] == step].groupby("layer")["value"].mean()
         axes[1].plot(cm.index, cm.values, "-o", ms=3, color=c, label=f"step {step}")
-    axes[0].set_title("I(h_l^(t); Y) by layer; dashed = permutation null", fontsize=9)
-    axes[1].set_title("null-corrected I(h_l^(t); Y)", fontsize=9)
-    for ax in axes:
-        ax.set_xlabel("layer")
-        ax.set_ylabel(table_units(df))
-        ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
-        ax.legend(fontsize=7)
-    fig.suptitle(f"information per decoding step (final-norm view: {view})", fontsize=9)
-    fig.tight_layout()
+    axes[0].set_title("raw")
+    axes[1].set_title("null-corrected")
+    axes[1].axhline(0, color="grey", lw=0.6)
+    for a, corrected in zip(axes, (False, True), strict=True):
+        a.set_xlabel(LAYER_LABEL)
+        a.set_ylabel(_label(df, corrected))
+        a.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
+    handles, labels = axes[0].get_legend_handles_labels()
+    if any_null:
+        mlines, mpatches = require("matplotlib.lines"), require("matplotlib.patches")
+        handles += [mlines.Line2D([], [], color="grey", ls="--", lw=1),
+                    mpatches.Patch(facecolor="grey", alpha=0.25, hatch="///", edgecolor="grey")]
+        labels += ["permutation null (mean)", "null mean ± null sd"]
+    if handles:
+        axes[0].legend(handles, labels)
+    fig.suptitle(f"information per decoding step t (final-norm view {view})")
     return fig
 
 
-def step_heatmap(df: pd.DataFrame, view: str = "post"):
-    """Layer x decoding step heatmaps of the raw (left) and null-corrected (right) information."""
-    fig, axes = new_figure(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), strict=True):
+def step_heatmap(df: pd.DataFrame, view: str = "post", *, ax=None, vmin: float | None = None,
+                 vmax: float | None = None, corrected_vmin: float | None = None, corrected_vmax: float | None = None):
+    """Layer x decoding step heatmaps of the raw (left, sequential map, ``vmin``/``vmax``) and
+    null-corrected (right, diverging map centred at 0, ``corrected_vmin``/``corrected_vmax``;
+    symmetric limits by default) information: two quantities, so two declared colour scales.
+    ``ax``: two axes."""
+    fig, axes = panels(ax, 2)
+    spec = ((SEQUENCE_METRIC, False, vmin, vmax), (f"{SEQUENCE_METRIC}_corrected", True, corrected_vmin, corrected_vmax))
+    for a, (metric, signed, lo, hi) in zip(axes, spec, strict=True):
         w = _per_step(df, metric, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
-        im = ax.imshow(w.values, aspect="auto", origin="lower", cmap="viridis")
-        ticks = np.unique(np.linspace(0, w.shape[1] - 1, min(10, w.shape[1])).round().astype(int))
-        ax.set_xticks(ticks, [str(w.columns[i]) for i in ticks], fontsize=7)
-        ax.set_yticks(range(w.shape[0]), [str(i) for i in w.index], fontsize=7)
-        ax.set_xlabel("decoding step")
-        ax.set_ylabel("layer")
-        ax.set_title(f"{metric} (view {view})", fontsize=9)
-        fig.colorbar(im, ax=ax, label=table_units(df))
-    fig.tight_layout()
+        lo, hi = color_limits([w.values], lo, hi, centred=signed)
+        im = a.imshow(w.values, aspect="auto", origin="lower", cmap=DIVERGING_MAP if signed else SEQUENTIAL_MAP,
+                      norm=color_norm(lo, hi, centred=signed), interpolation="nearest")
+        ticks = np.unique(np.linspace(0, w.shape[1] - 1, min(8, w.shape[1])).round().astype(int)) if w.shape[1] else []
+        a.set_xticks(ticks, [str(w.columns[i]) for i in ticks])
+        step_y = max(1, int(np.ceil(w.shape[0] / 13)))
+        a.set_yticks(range(0, w.shape[0], step_y), [str(i) for i in w.index[::step_y]])
+        a.set_xlabel("decoding step t")
+        a.set_ylabel(LAYER_LABEL)
+        a.set_title("null-corrected (own scale, centred at 0)" if signed else "raw (own scale)")
+        fig.colorbar(im, ax=a, label=_label(df, signed))
+    fig.suptitle(f"information by layer and decoding step (final-norm view {view})")
     return fig
 
 
-def content_vs_stopword(df: pd.DataFrame, view: str = "post"):
+def content_vs_stopword(df: pd.DataFrame, view: str = "post", *, ax=None):
     """MI by layer when the generated token is a content word vs a stopword/punctuation
-    (paper Fig. 8): mean +- std over the draws; raw (left), null-corrected (right)."""
-    fig, axes = new_figure(1, 2, figsize=(11, 4))
+    (paper Fig. 8): mean +- std over the draws; raw (left), null-corrected (right). ``ax``: two axes."""
+    fig, axes = panels(ax, 2)
     d = df[(df["step"] == NO_STEP) & (df["final_norm"] == view)]
     labels = {"content": "content words", "stopword": "stopwords + punctuation"}
-    for ax, metric in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), strict=True):
+    for ax, metric, signed in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), (False, True), strict=True):
         for group, color in zip(TYPE_GROUPS, ("tab:blue", "tab:orange"), strict=True):
             g = d[(d["metric"] == metric) & (d["split"] == group)].groupby("layer")["value"]
             if len(g):
@@ -86,23 +122,25 @@ def content_vs_stopword(df: pd.DataFrame, view: str = "post"):
                 n = int(d[(d["metric"] == metric) & (d["split"] == group)]["n_samples"].iloc[0])
                 ax.plot(m.index, m.values, "-o", ms=3, color=color, label=f"{labels[group]} (N={n})")
                 ax.fill_between(m.index, m - s, m + s, color=color, alpha=0.2)
-        ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.set_title("null-corrected" if signed else "raw")
         ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
-        ax.set_xlabel("layer")
-        ax.set_ylabel(table_units(df))
+        ax.set_xlabel(LAYER_LABEL)
+        ax.set_ylabel(_label(df, signed))
         if ax.has_data():
-            ax.legend(fontsize=7)
+            if signed:
+                ax.axhline(0, color="grey", lw=0.6)
+            ax.legend(title="band: ± 1 sd over draws")
         else:
             ax.text(0.5, 0.5, "too few samples of one group", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(f"content vs stopword steps, pooled over steps (view {view})", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"content vs stopword steps, pooled over steps (view {view})")
     return fig
 
 
 def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[int] | None = None,
-                            view: str = "post") -> dict[str, Path]:
-    """information_by_step.png (Fig. 7), information_step_heatmap.png (raw and corrected) and
-    content_vs_stopword.png (Fig. 8) into ``folder``."""
+                            view: str = "post", settings: FigureSettings | None = None) -> dict[str, Path]:
+    """information_by_step (Fig. 7), information_step_heatmap (raw and corrected) and
+    content_vs_stopword (Fig. 8) into ``folder``, in the formats, dpi and style of ``settings``
+    (default PNG)."""
     if not figures_available():
         return {}
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,7 +152,7 @@ def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[i
         "information_step_heatmap": lambda: step_heatmap(df, view),
         "content_vs_stopword": lambda: content_vs_stopword(df, view),
     }
-    return write_figures(figs, folder)
+    return write_figures(figs, folder, settings)
 
 
 def _peaks(df: pd.DataFrame, view: str) -> pd.DataFrame:

@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inforidge.config.settings import WITHOUT_FIRST
-from inforidge.report.figures import figures_available, new_figure, palette, write_figures
+from inforidge.config.settings import WITHOUT_FIRST, FigureSettings
+from inforidge.report.figures import (
+    DEPTH_FRACTION_LABEL,
+    figures_available,
+    palette,
+    panels,
+    write_figures,
+)
 from inforidge.report.markdown import base_units, markdown_table, table_units
 from inforidge.results.table import write_text_atomic
 
@@ -107,13 +113,19 @@ def _unit(df: pd.DataFrame, metric: str) -> str:
     return table_units(df) if u == "entropy" else u
 
 
-def depth_figure(df: pd.DataFrame, metric: str):
-    """One metric by depth fraction, a curve per (model, step)."""
+def metric_label(df: pd.DataFrame, metric: str) -> str:
+    """Axis label of a suite metric: its name and unit, e.g. "prompt entropy [bits]"."""
+    unit = _unit(df, metric)
+    return metric.replace("_", " ") + (f" [{unit}]" if unit else "")
+
+
+def depth_figure(df: pd.DataFrame, metric: str, *, ax=None):
+    """One metric by depth fraction, a curve per (model, step); drawn into ``ax`` when given."""
     d = _base_rows(df)
     d = d[d["metric"] == metric].copy()
     d["_model"] = _col(d, "model").astype(str)
     d["_step"] = pd.to_numeric(_col(d, "step"), errors="coerce")
-    fig, ax = new_figure(figsize=(5.5, 4))
+    fig, (ax,) = panels(ax, 1)
     groups = list(d.groupby(["_model", "_step"], dropna=False, sort=True))
     steps = sorted({s for (_, s), _ in groups if not pd.isna(s)})
     many_steps = len(steps) > 1
@@ -129,44 +141,47 @@ def depth_figure(df: pd.DataFrame, metric: str):
         other = same.groupby("depth_fraction")["value"].mean().sort_index()
         if not other.empty and _curves_differ(g, other):  # a dominant first token changes the curve
             ax.plot(other.index, other.values, "--", color=c, lw=1, label=f"{_curve_label(model, step)}, without first token")
-    ax.set_xlabel("depth fraction (layer / L)")
-    ax.set_ylabel(_unit(df, metric))
+    ax.set_xlabel(DEPTH_FRACTION_LABEL)
+    ax.set_ylabel(metric_label(df, metric))
     ax.set_xlim(-0.02, 1.02)
     view = ", ".join(sorted(set(_col(d, "final_norm").dropna().astype(str))))
-    ax.set_title(f"{metric}" + (f" (final norm: {view})" if view else ""), fontsize=9)
+    ax.set_title(metric.replace("_", " ") + (f" (final norm: {view})" if view else ""))
     if groups:
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.13, top=0.92)  # fixed: tight_layout draws twice
+        ax.legend()
     return fig
 
 
-def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "prompt_entropy_normalized", "dataset_entropy")):
-    """Metrics by depth fraction under one stress sweep: a curve per stress value (and model)."""
+def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "prompt_entropy_normalized", "dataset_entropy"),
+                  *, ax=None):
+    """Metrics by depth fraction under one stress sweep: a curve per stress value (and model), one
+    panel per metric (``ax``: one axes per metric)."""
     d = df[_col(df, "stress") == stress].copy()
     d["_model"] = _col(d, "model").astype(str)
     d["_step"] = pd.to_numeric(_col(d, "step"), errors="coerce")
-    fig, axes = new_figure(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    fig, axes = panels(ax, len(metrics))
     values = sorted(d["stress_value"].unique())
     colors = palette("plasma", np.linspace(0, 0.85, max(len(values), 1)))
     styles = ["-", "--", ":", "-."]
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for a, metric in zip(axes, metrics, strict=True):
         m = d[d["metric"] == metric]
         for j, (_key, g) in enumerate(m.groupby(["_model", "_step"], dropna=False, sort=True)):
             for c, v in zip(colors, values, strict=True):
                 gv = g[g["stress_value"] == v].groupby("depth_fraction")["value"].mean().sort_index()
                 name = f"{v:g}" if j == 0 else None
-                ax.plot(gv.index, gv.values, styles[j % 4], color=c, lw=1.3, label=name)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("depth fraction (layer / L)")
-        ax.set_ylabel(_unit(df, metric))
-    axes[0][0].legend(title="p" if stress != "length" else "tokens", fontsize=7)
-    fig.suptitle(f"stress: {stress} (line style = model/checkpoint)", fontsize=9)
-    fig.tight_layout()
+                a.plot(gv.index, gv.values, styles[j % 4], color=c, lw=1.3, label=name)
+        a.set_title(metric.replace("_", " "))  # the panel names the metric, the y label its unit
+        a.set_xlabel("depth fraction l / L")
+        unit = UNITS.get(metric, "")
+        a.set_ylabel(f"entropy [{table_units(df)}]" if unit == "entropy" else unit)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(title="probability p" if stress != "length" else "length [tokens]")
+    fig.suptitle(f"stress: {stress} (line style = model/checkpoint)")
     return fig
 
 
-def save_layer_figures(df: pd.DataFrame, folder: Path) -> dict[str, Path]:
-    """Every depth-fraction figure as PNG under ``folder``; returns name -> path."""
+def save_layer_figures(df: pd.DataFrame, folder: Path, settings: FigureSettings | None = None) -> dict[str, Path]:
+    """Every depth-fraction figure under ``folder`` in the formats, dpi and style of ``settings``
+    (default PNG); returns name -> path of the first format."""
     if df.empty or not figures_available():
         return {}
     present = {m for m in _base_rows(df)["metric"] if not _is_side_metric(m)}
@@ -174,7 +189,7 @@ def save_layer_figures(df: pd.DataFrame, folder: Path) -> dict[str, Path]:
     figs = {f"depth_{m}": (lambda m=m: depth_figure(df, m)) for m in metrics}
     for stress in sorted(set(_col(df, "stress").dropna())):
         figs[f"stress_{stress}"] = lambda s=stress: stress_figure(df, s)
-    return write_figures(figs, folder)
+    return write_figures(figs, folder, settings)
 
 
 def _wide(d: pd.DataFrame) -> pd.DataFrame:
@@ -239,7 +254,7 @@ def write_layers_report(
             w.columns = [f"layer {c}" for c in w.columns]
             lines += [f"### {kind}", "", markdown_table(w.reset_index()), ""]
             if f"stress_{kind}" in figures:
-                lines += [f"![stress_{kind}](figures/stress_{kind}.png)", ""]
+                lines += [f"![stress_{kind}](figures/{figures[f'stress_{kind}'].name})", ""]
     if correlations is not None and len(correlations):
         lines += ["## Relation to downstream quality", "",
                   "Linear-probe accuracy (logistic regression, cross-validated) on mean-pooled features of each "

@@ -7,8 +7,16 @@ from pathlib import Path
 import pandas as pd
 
 from inforidge.config.loading import load_config
-from inforidge.report.figures import new_figure, palette
-from inforidge.report.markdown import SPLIT_NAME, markdown_table
+from inforidge.config.settings import FigureSettings
+from inforidge.report.figures import (
+    DEPTH_FRACTION_LABEL,
+    LAYER_LABEL,
+    integer_ticks,
+    palette,
+    panels,
+    write_figures,
+)
+from inforidge.report.markdown import SPLIT_NAME, markdown_table, table_units
 from inforidge.results.summaries import _final_curve, depth_summary, overfit_summary
 from inforidge.results.table import read_run_table, write_text_atomic
 
@@ -30,49 +38,60 @@ def depth_sentence(summary: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
-def _plot_depths(depth_runs: dict[int, Path], path: Path) -> None:
-
-    fig, axes = new_figure(1, 2, figsize=(11, 4), squeeze=False)
+def depth_threshold_figure(depth_runs: dict[int, Path], *, ax=None):
+    """Final null-corrected predictive information by depth fraction, a curve per depth k; ID
+    (left) and OOD (right) share one y scale. ``ax``: two axes."""
+    fig, axes = panels(ax, 2, sharey=True)
     colors = palette("viridis", [i / max(len(depth_runs) - 1, 1) * 0.9 for i in range(len(depth_runs))])
+    units = "bits"
     for (k, run_dir), c in zip(sorted(depth_runs.items()), colors, strict=True):
         df = read_run_table(run_dir)
-        for ax, split in zip(axes[0], ("id", "ood"), strict=True):
+        units = table_units(df)
+        for a, split in zip(axes, ("id", "ood"), strict=True):
             m = _final_curve(df, "predictive_information_corrected", split)
-            ax.plot(m.index / k, m.values, "-o", ms=3, color=c, label=f"k = {k}")
-    for ax, split in zip(axes[0], (SPLIT_NAME["id"], SPLIT_NAME["ood"]), strict=True):
-        ax.set_xlabel("depth fraction l / L")
-        ax.set_ylabel("null-corrected predictive information (bits)")
-        ax.set_title(f"depth threshold, final step ({split}, post view)", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+            a.plot(m.index / k, m.values, "-o", ms=3, color=c, label=f"k = {k}")
+    for a, split in zip(axes, ("id", "ood"), strict=True):
+        a.axhline(0, color="grey", lw=0.6)
+        a.set_xlabel(DEPTH_FRACTION_LABEL)
+        a.set_title(SPLIT_NAME[split])
+    axes[0].set_ylabel(f"I(h_l; Y) − null mean [{units}]")
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(title="depth (blocks)")
+    fig.suptitle("depth threshold: final step, post view")
+    return fig
 
 
-def _plot_overfit(main_dir: Path, overfit_dir: Path, path: Path) -> None:
-
-    fig, axes = new_figure(1, 2, figsize=(11, 4), squeeze=False)
-    for label, run_dir, color in (("main (final)", main_dir, "C0"), ("overfit (final)", overfit_dir, "C3")):
+def overfitting_figure(main_dir: Path, overfit_dir: Path, *, ax=None):
+    """Final raw (dotted) and null-corrected (solid) predictive information of the main and the
+    overfit run by layer; ID (left) and OOD (right). ``ax``: two axes."""
+    fig, axes = panels(ax, 2, sharey=True)
+    units = "bits"
+    for label, run_dir, color in (("main", main_dir, "C0"), ("overfit", overfit_dir, "C3")):
         df = read_run_table(run_dir)
+        units = table_units(df)
         step = int(df["step"].max())
-        for ax, split in zip(axes[0], ("id", "ood"), strict=True):
+        for a, split in zip(axes, ("id", "ood"), strict=True):
             m = _final_curve(df, "predictive_information_corrected", split)
             r = _final_curve(df, "predictive_information", split)
-            ax.plot(m.index, m.values, "-o", ms=3, color=color, label=f"{label}, step {step}: corrected")
-            ax.plot(r.index, r.values, ":", color=color, label=f"{label}: raw")
-    for ax, split in zip(axes[0], (SPLIT_NAME["id"], SPLIT_NAME["ood"]), strict=True):
-        ax.set_xlabel("layer")
-        ax.set_ylabel("predictive information (bits)")
-        ax.set_title(f"overfitting: main vs longer training ({split}, post view)", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+            a.plot(m.index, m.values, "-o", ms=3, color=color, label=f"{label} (step {step}): corrected")
+            a.plot(r.index, r.values, ":", color=color, label=f"{label}: raw")
+    for a, split in zip(axes, ("id", "ood"), strict=True):
+        a.axhline(0, color="grey", lw=0.6)
+        a.set_xlabel(LAYER_LABEL)
+        integer_ticks(a)
+        a.set_title(SPLIT_NAME[split])
+    axes[0].set_ylabel(f"predictive information I(h_l; Y) [{units}]")
+    axes[-1].legend()
+    fig.suptitle("overfitting: main vs longer training (final step, post view)")
+    return fig
 
 
-def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, Path]) -> tuple[Path, dict]:
-    figures = root / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    _plot_depths(depth_runs, figures / "depth_threshold.png")
-    _plot_overfit(runs["main"], runs["overfit"], figures / "overfitting.png")
+def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, Path],
+                       settings: FigureSettings | None = None) -> tuple[Path, dict]:
+    """``<root>/report.md`` and its figures (formats, dpi and style of ``settings``; default PNG)."""
+    figs = write_figures({"depth_threshold": lambda: depth_threshold_figure(depth_runs),
+                          "overfitting": lambda: overfitting_figure(runs["main"], runs["overfit"])},
+                         root / "figures", settings)
     dsum = depth_summary(depth_runs)
     osum = overfit_summary(runs["main"], runs["overfit"])
     rel = {name: d.relative_to(root) for name, d in runs.items()}
@@ -100,7 +119,7 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         markdown_table(dsum.assign(ridge=dsum["ridge"].map({True: "yes", False: "no"}),
                         **{"peak before last": dsum["peak before last"].map({True: "yes", False: "no"})})),
         "",
-        "![depth threshold](figures/depth_threshold.png)",
+        f"![depth threshold](figures/{figs['depth_threshold'].name})",
         "",
         "## Overfitting (paper Fig. 4)",
         "The main config trained longer (no early stopping; its linear schedule spans the longer run, so "
@@ -109,7 +128,7 @@ def write_paper_report(root: Path, runs: dict[str, Path], depth_runs: dict[int, 
         "",
         markdown_table(osum),
         "",
-        "![overfitting](figures/overfitting.png)",
+        f"![overfitting](figures/{figs['overfitting'].name})",
         "",
     ]
     path = write_text_atomic(root / "report.md", "\n".join(lines))
