@@ -27,7 +27,9 @@ from inforidge.measure.rows import (
     LABEL_ENTROPY,
     PREDICTIVE_INFORMATION,
     ROBUST_PREFIX,
+    dominant_dimension_rows,
     estimate_rows,
+    flag_massive_dimensions,
 )
 from inforidge.models.parts import ModelParts
 from inforidge.tasks.tokenize import check_unknown_tokens, target_token_ids
@@ -296,7 +298,12 @@ class Evaluator:
                     entropies = metric == PREDICTIVE_INFORMATION and not predictive_only
                     new = estimate_rows(est, index, common, metric, first_layer=first_layer, entropy_x=entropies,
                                         entropy_y=LABEL_ENTROPY if entropies else None)
-                    rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
+                    new = flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
+                    if metric == PREDICTIVE_INFORMATION and not predictive_only:  # one dimension dominating the states
+                        dominant = dominant_dimension_rows(x[:, idx], index, common, first_layer)
+                        rows += dominant
+                        new = flag_massive_dimensions(new, dominant)
+                    rows += new
                     if metric == PREDICTIVE_INFORMATION and robust is not None:
                         # same states, same permutations (same seed and groups), other bandwidth
                         if ky is None:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from torch import Tensor
+import torch
+from torch import Tensor
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
@@ -62,6 +61,46 @@ DEGENERATE_GRAM_SHARE = 0.05
 """A representation whose entropy is below this share of log N (its maximum): its Gram is
 nearly all ones (the kernel bandwidth is far above the spread of the states), so every MI
 of it is squeezed towards 0 whatever the dependence; its rows get ``flag`` = degenerate_gram."""
+
+
+DOMINANT_DIMENSION = "dominant_dimension_share"
+"""Per layer: the mean over samples of the largest single dimension's share of a state's squared
+norm (1/D for spread-out states, near 1 when one "massive activation" dimension dominates)."""
+
+MASSIVE_DIMENSION = "massive_dimension"
+MASSIVE_DIMENSION_SHARE = 0.5
+"""A layer whose states put at least this share of their squared norm in one dimension gets
+``flag`` = massive_dimension on its rows: its Gaussian Gram reads mostly that one coordinate.
+Only for states of at least MASSIVE_DIMENSION_MIN_D dimensions (in a handful of dimensions one
+of them holds half the norm by chance)."""
+MASSIVE_DIMENSION_MIN_D = 16
+
+
+def dominant_dimension_rows(x: Tensor, index: dict[str, Tensor], common: dict, first_layer: int = 0) -> list[dict]:
+    """Rows of :data:`DOMINANT_DIMENSION` for a stack ``x`` (S, N, D) in several final-norm views
+    (``index`` as in :func:`estimate_rows`); ``dimension`` = the most frequent dominant dimension."""
+    sq = x.double() ** 2
+    total = sq.sum(-1).clamp_min(torch.finfo(torch.float64).tiny)
+    top, where = sq.max(-1)
+    share = (top / total).mean(-1)  # (S,)
+    mode = torch.mode(where, dim=-1).values  # (S,)
+    rows = []
+    for view, ix in index.items():
+        rows += [{**common, "final_norm": view, "metric": DOMINANT_DIMENSION, "layer": first_layer + layer,
+                  "value": float(share[m]), "dimension": int(mode[m]),
+                  **({"flag": MASSIVE_DIMENSION} if share[m] >= MASSIVE_DIMENSION_SHARE
+                     and x.shape[-1] >= MASSIVE_DIMENSION_MIN_D else {})}
+                 for layer, m in enumerate(ix.tolist())]
+    return rows
+
+
+def flag_massive_dimensions(rows: list[dict], dominant: list[dict]) -> list[dict]:
+    """Set ``flag`` = massive_dimension on unflagged rows of the (view, layer)s flagged in ``dominant``."""
+    hit = {(r["final_norm"], r["layer"]) for r in dominant if r.get("flag") == MASSIVE_DIMENSION}
+    for r in rows:
+        if (r.get("final_norm"), r.get("layer")) in hit and not r.get("flag"):
+            r["flag"] = MASSIVE_DIMENSION
+    return rows
 
 
 def degenerate_grams(estimate) -> Tensor:

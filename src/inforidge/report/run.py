@@ -344,7 +344,25 @@ def robustness_section(df: pd.DataFrame, level: float = SIGNIFICANCE_LEVEL) -> l
         lines += ["- **degenerate Gram** (representation entropy < 5 % of log N, flag degenerate_gram): " + where
                   + ". The Gram is nearly all ones at this bandwidth, so every MI there is squeezed towards 0; "
                   "read the median-σ robustness view instead.", ""]
-    return lines
+    return lines + massive_dimension_lines(df)
+
+
+def massive_dimension_lines(df: pd.DataFrame) -> list[str]:
+    """A sentence on layers whose last-position states are dominated by one dimension (flag
+    massive_dimension on the dominant_dimension_share rows of the last step)."""
+    d = df[df["metric"] == "dominant_dimension_share"]
+    if d.empty or "flag" not in d:
+        return []
+    d = d[(d["step"] == d["step"].max()) & (d["flag"] == "massive_dimension")]
+    if d.empty:
+        return []
+    parts = []
+    for (split, view), g in d.groupby(["split", "final_norm"]):
+        dims = sorted({int(x) for x in g["dimension"].dropna()}) if "dimension" in g else []
+        parts.append(f"{split_name(split)} ({view}): layers {sorted(g['layer'].unique().tolist())}, dimension(s) "
+                     f"{dims}, {g['value'].max():.0%} of the squared norm at most")
+    return ["- **one dimension dominates the states** (a massive activation, flag massive_dimension): "
+            + "; ".join(parts) + ". The Gaussian Gram of those layers reads mostly that coordinate.", ""]
 
 
 def null_sentence(df: pd.DataFrame) -> str:
