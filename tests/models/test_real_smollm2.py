@@ -118,3 +118,27 @@ def test_one_fine_tuning_step_through_run(smol, tmp_path):
     f = out.table.frame
     assert set(f["step"]) >= {0, 1} and set(f["layer"]) >= set(range(31))
     assert (tmp_path / "smol" / "model" / "config.json").exists()
+
+
+def test_measurement_only_on_the_synthetic_task_in_single_tokens(smol, tmp_path):
+    """`inforidge measure` on the real model: no training, no model copy; the arithmetic task is
+    written in single tokens of SmolLM2's tokenizer (letters), so the label has many classes and
+    the MI rows are real measurements, equal to the model's own read-out at the last layer."""
+    from inforidge.pipelines.measure import measure_model
+
+    cfg = load_config(None, [
+        f"output_dir={tmp_path}", "name=measured", "model.name_or_path=smollm2", "task.n_train=50",
+        "task.n_validation=10", "task.n_test=40", "tracking.measure.n_samples=30", "tracking.measure.seeds=[0]",
+        "tracking.measure.n_permutations=3", "tracking.measure.batch_size=16", "tracking.ridge_bootstrap=0",
+        "analyses.attention=false", "analyses.residual_scaling=false",
+    ])
+    out = measure_model(cfg)
+    folder = tmp_path / "measured"
+    assert not (folder / "model").exists() and not (folder / "checkpoints").exists()
+    f = out.table.frame
+    assert set(f["step"]) == {0}
+    info = f[(f["metric"] == "predictive_information") & (f["final_norm"] == "post")]
+    assert sorted(info["layer"].unique()) == list(range(31)) and np.isfinite(info["value"]).all()
+    label = f[f["metric"] == "label_entropy"]["value"]
+    assert (label > 1.0).all()  # letters: many target classes, not the one-class collapse of `S1`..`S12`
+    assert (folder / "report.md").exists() and (folder / "results.parquet").exists()
