@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel
 
 from inforidge.config.settings import WHOLE, MeasureSettings, check_whole_target_label
 from inforidge.extract.batching import BatchSizer
@@ -31,7 +32,8 @@ from inforidge.measure.rows import (
     estimate_rows,
     flag_massive_dimensions,
 )
-from inforidge.models.parts import ModelParts
+from inforidge.models.parts import ModelParts, locate_parts
+from inforidge.models.validate import validate_parts
 from inforidge.tasks.tokenize import check_unknown_tokens, target_token_ids
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,30 @@ def check_two_classes(labels: torch.Tensor, target_ids: torch.Tensor, split: str
         )
 
 
+def as_records(records, split: str) -> list[dict]:
+    """A split's records as a list of dicts, from a list of dicts, a pandas ``DataFrame`` or a
+    ``datasets.Dataset`` (columns ``prompt`` and ``target``, other columns kept)."""
+    if hasattr(records, "to_dict") and hasattr(records, "columns"):  # pandas.DataFrame
+        return records.reset_index(drop=True).to_dict("records")
+    if hasattr(records, "column_names") and hasattr(records, "to_list"):  # datasets.Dataset
+        return records.to_list()
+    if isinstance(records, (list, tuple)):
+        return list(records)
+    raise TypeError(f"split {split!r}: give the records as a list of dicts, a pandas DataFrame or a datasets.Dataset "
+                    f"with 'prompt' and 'target'; got {type(records).__name__}")
+
+
+def as_parts(model, tokenizer=None) -> ModelParts:
+    """``model`` as :class:`ModelParts`: as given, or located (and validated once) for a causal LM."""
+    if isinstance(model, ModelParts):
+        return model
+    if isinstance(model, PreTrainedModel):
+        parts = locate_parts(model)
+        validate_parts(parts, tokenizer)
+        return parts
+    raise TypeError(f"expected a causal LM (a transformers PreTrainedModel) or its ModelParts; got {type(model).__name__}")
+
+
 def _whole_target_ids(states: LayerStates, idx: torch.Tensor) -> torch.Tensor:
     """(n,) an id per distinct whole target (its token embeddings and mask), for the class check."""
     flat = torch.cat([states.label_tokens[idx].flatten(1), states.label_mask[idx].flatten(1).to(states.label_tokens.dtype)], 1)
@@ -158,6 +184,7 @@ class Evaluator:
         self.record_indices: dict[str, dict[int, np.ndarray]] = {}
         self.splits = {}
         for name, records in eval_splits.items():
+            records = as_records(records, name)
             n = len(records)
             bad = next((i for i, r in enumerate(records) if not isinstance(r, dict) or not all(
                 isinstance(r.get(k), str) for k in ("prompt", "target"))), None)
@@ -209,9 +236,12 @@ class Evaluator:
         chosen = set(self.record_indices[split][self.seed(seed)].tolist())
         return [r for i, r in enumerate(self.records[split]) if i not in chosen]
 
-    def extract(self, parts: ModelParts) -> dict[str, LayerStates]:
+    def extract(self, parts: ModelParts | PreTrainedModel) -> dict[str, LayerStates]:
         """Split -> the states of every pooled sample (one forward pass per batch); under
-        'whole' with the token embeddings of every target token (``label_tokens``)."""
+        'whole' with the token embeddings of every target token (``label_tokens``).
+        ``parts``: a causal LM's :class:`ModelParts`, or the model itself (its parts are
+        located and validated here)."""
+        parts = as_parts(parts, self.tokenizer)
         states = {
             name: extract_batched(parts, self.tokenizer, sp["prompts"], sp["targets"], self.batches)
             for name, sp in self.splits.items()
@@ -233,8 +263,9 @@ class Evaluator:
                              "extract them with Evaluator.extract")
         return mean_embedding_gram(states.label_tokens[idx], states.label_mask[idx], kernel, **kernel_kw)
 
-    def measure(self, parts: ModelParts, step: int) -> list[dict]:
-        """All rows for one model state at training step ``step``: ``rows(extract(parts), step)``."""
+    def measure(self, parts: ModelParts | PreTrainedModel, step: int = 0) -> list[dict]:
+        """All rows for one model state at training step ``step``: ``rows(extract(parts), step)``;
+        ``parts``: :class:`ModelParts` or a ``PreTrainedModel`` causal LM."""
         return self.rows(self.extract(parts), step)
 
     def rows(self, states: dict[str, LayerStates], step: int, settings: MeasureSettings | None = None) -> list[dict]:
