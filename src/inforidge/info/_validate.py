@@ -75,3 +75,16 @@ def check_gram(k: Tensor, name: str) -> None:
     if k.shape[-1] < 2:
         raise ValueError(f"{name} is {k.shape[-1]}x{k.shape[-1]}; at least 2 samples are needed")
     check_finite(k, name)
+
+
+def check_pair(x, y) -> tuple:
+    """(x, y) as tensors: layer states (N, D) or (L, N, D) and a target (N, E) with the same N."""
+    x, y = as_tensor(x, "x"), as_tensor(y, "y")
+    check_samples(x, "x", max_dim=3)
+    check_samples(y, "y", max_dim=2)
+    if x.shape[-2] != y.shape[-2]:
+        raise ValueError(
+            f"x has N={x.shape[-2]} samples but y has N={y.shape[-2]}; "
+            "pass one target row per sample, in the same order"
+        )
+    return x, y

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_gram, check_samples
+from ._validate import as_tensor, check_alpha, check_base, check_gram, check_pair
 from .kernels import gram_matrix
 
 _EIG_DTYPE = torch.float64
@@ -333,14 +333,7 @@ def _information(
 
 
 def _grams(x, y, kernel, kernel_kw) -> tuple[Tensor, Tensor]:
-    x, y = as_tensor(x, "x"), as_tensor(y, "y")
-    check_samples(x, "x", max_dim=3)
-    check_samples(y, "y", max_dim=2)
-    if x.shape[-2] != y.shape[-2]:
-        raise ValueError(
-            f"x has N={x.shape[-2]} samples but y has N={y.shape[-2]}; "
-            "pass one target row per sample, in the same order"
-        )
+    x, y = check_pair(x, y)
     return gram_matrix(x, kernel, **kernel_kw), gram_matrix(y, kernel, **kernel_kw)
 
 

@@ -41,7 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_samples
+from ._validate import as_tensor, check_alpha, check_base, check_pair, check_samples
 from .entropy import InformationEstimate, estimate_information, permutations
 from .kernels import l2_normalize
 
@@ -372,14 +372,7 @@ def stochastic_information(
     _check_common(kernel, n_probes, lanczos_steps, deflation)
     if n_permutations < 0:
         raise ValueError(f"n_permutations must be >= 0; got {n_permutations}")
-    x, y = as_tensor(x, "x"), as_tensor(y, "y")
-    check_samples(x, "x", max_dim=3)
-    check_samples(y, "y", max_dim=2)
-    if x.shape[-2] != y.shape[-2]:
-        raise ValueError(
-            f"x has N={x.shape[-2]} samples but y has N={y.shape[-2]}; "
-            "pass one target row per sample, in the same order"
-        )
+    x, y = check_pair(x, y)
     single = x.ndim == 2
     xs = _prepare(x[None] if single else x, sigma, dtype, normalize)
     ys = _prepare(y, sigma, dtype, normalize)
