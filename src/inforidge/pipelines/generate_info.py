@@ -26,12 +26,18 @@ from inforidge.tasks.tokenize import check_unknown_tokens
 
 @dataclass
 class GenerateInfoOutput:
+    """``.frame`` (the results), ``out_dir`` and ``report_path``, as every entry point; plus the states."""
+
     out_dir: Path | None
     table: object  # ResultsTable
     states: GeneratedStates
     figures: dict[str, Path]
     report_path: Path | None
     summary: dict
+
+    @property
+    def frame(self):
+        return self.table.frame
 
 
 def generate_info(model, tokenizer, records: list[dict], *, out_dir: str | Path | None = None,

@@ -54,10 +54,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunOutput:
+    """What ``run`` and ``measure_model`` return: like every entry point, ``.frame`` (the results
+    as a DataFrame), ``out_dir`` (the folder written) and ``report_path``."""
+
     run_dir: Path
     table: ResultsTable
     report_path: Path
     summary: dict
+
+    @property
+    def frame(self):
+        return self.table.frame
+
+    @property
+    def out_dir(self) -> Path:
+        return self.run_dir
 
 
 class _TerseProgress(ProgressCallback):

@@ -67,6 +67,15 @@ class SweepResult:
     """Groups of checkpoints with identical weights."""
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def frame(self):
+        """The results as a DataFrame (as every entry point's ``.frame``)."""
+        return self.table.frame
+
+    @property
+    def out_dir(self):
+        return self.table.folder
+
 
 def _eval_splits(data) -> dict[str, list[dict]]:
     if isinstance(data, TaskData):
