@@ -33,14 +33,14 @@ def test_robustness_rows_are_the_predictive_rows_at_the_median_bandwidth_from_th
     states = evaluator.extract(locate_parts(tiny_gpt2))
     rows = evaluator.rows(states, 7)
     robust = [r for r in rows if r["metric"].startswith("robustness_")]
-    assert robust and {r["sigma"] for r in robust} == {"median"}
+    assert robust and {r["sigma_rule"] for r in robust} == {"median"} and all(np.isnan(r["sigma"]) for r in robust)
     at_median = evaluator.rows(states, 7, replace(SETTINGS, sigma="median", robustness_sigma=None))
     expected = [{**r, "metric": "robustness_" + r["metric"]} for r in at_median
                 if r["metric"].startswith("predictive_information") and r["split"] != "all"]
     assert pd.DataFrame(robust).equals(pd.DataFrame(expected))
     off = evaluator.rows(states, 7, replace(SETTINGS, robustness_sigma=None))
     assert not any(r["metric"].startswith("robustness_") for r in off)
-    assert {r["sigma"] for r in off} == {str(SETTINGS.sigma)}
+    assert {(r["sigma"], r["sigma_rule"]) for r in off} == {(float(SETTINGS.sigma), "fixed")}
 
 
 def test_kept_record_indices_equal_a_fresh_draw(evaluator, tiny_task):

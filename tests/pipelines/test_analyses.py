@@ -21,6 +21,7 @@ from inforidge.models.parts import locate_parts
 from inforidge.models.surgery import eager_attention
 from inforidge.pipelines.analyze import FinalModel, attention_stage
 from inforidge.pipelines.run import run
+from inforidge.results.table import sigma_label
 
 # ----------------------------------------------------------------------------- ridge statistics
 
@@ -133,8 +134,8 @@ def test_run_adds_the_analyses_and_analyze_redoes_them(tiny_overrides, tmp_path)
     df = out.table.frame
     final = int(df["step"].max())
     ridge = df[df["metric"].str.startswith("ridge_")]
-    assert set(ridge["step"]) == {final} and set(ridge["layer"]) == {-1}
-    assert set(ridge["sigma"]) == {"1.0", "median"} and set(ridge["split"]) == {"id", "ood"}
+    assert set(ridge["step"]) == {final} and ridge["layer"].isna().all()
+    assert set(sigma_label(ridge)) == {"1.0", "median"} and set(ridge["split"]) == {"id", "ood"}
     assert set(ridge["final_norm"]) == {"post", "pre"}
     assert {"ridge_layer", "ridge_layer_ci_low", "ridge_layer_ci_high", "ridge_p_value",
             "ridge_p_value_corrected", "ridge_verdict_corrected"} <= set(ridge["metric"])

@@ -11,10 +11,10 @@ from inforidge.cli import app
 from inforidge.config.loading import load_config
 from inforidge.config.settings import MeasureSettings
 from inforidge.measure.predictive import Evaluator
-from inforidge.measure.rows import KEY
+from inforidge.measure.rows import COLUMNS, KEY
 from inforidge.pipelines.run import run
 from inforidge.pipelines.tracking import InfoRidgeCallback, log_spaced_steps
-from inforidge.results.table import ResultsTable
+from inforidge.results.table import ResultsTable, column_type, read_csv_table, read_run_table
 from inforidge.tasks.tokenize import collator, tokenize_for_next_token
 
 
@@ -104,10 +104,16 @@ def test_cli_runs_a_config_end_to_end(tiny_overrides, tmp_path):
     assert "## Verdict" in report and "permutation null" in report and "| layer |" in report
     env = json.loads((out / "env.json").read_text())
     assert env["extraction_batch_size"] == 64 and env["threads_setting"] == "auto" and env["torch_threads"] >= 1
-    df = pd.read_csv(out / "results.csv")
-    for col in ("step", "split", "metric", "layer", "value", "seed", "n_samples", "alpha", "kernel", "sigma",
-                "base", "final_norm", "label_view"):
-        assert col in df.columns
+    df = read_run_table(out)
+    assert list(df.columns[:len(COLUMNS)]) == COLUMNS
+    assert {c: column_type(c) for c in COLUMNS} == {c: str(df[c].dtype) for c in COLUMNS}
+    pd.testing.assert_frame_equal(read_csv_table(out / "results.csv"), df)
+    whole = df[df["metric"] == "label_entropy"]
+    assert len(whole) and whole["layer"].isna().all()  # no -1 sentinel
+    main = df[df["metric"] == "predictive_information"]
+    assert (main["sigma"] == 1.0).all() and (main["sigma_rule"] == "fixed").all()
+    robust = df[df["metric"] == "robustness_predictive_information"]
+    assert len(robust) and robust["sigma"].isna().all() and (robust["sigma_rule"] == "median").all()
 
 
 def test_cli_reports_bad_overrides(tmp_path):

@@ -22,6 +22,19 @@ FINAL_NORM_VIEWS = ("post", "pre")
 KERNELS = ("gaussian", "laplacian", "polynomial", "linear")
 
 
+def bandwidth_columns(sigma: float | str | None, prefix: str = "sigma") -> dict:
+    """The row columns of a Gaussian bandwidth: ``{prefix}`` a number (NaN for the median rule
+    or no bandwidth) and ``{prefix}_rule`` "fixed", "median" or None (no Gaussian kernel), so the
+    column keeps one type (results schema 3)."""
+    if sigma is None:
+        return {prefix: math.nan, f"{prefix}_rule": None}
+    if isinstance(sigma, str):
+        if sigma != "median":
+            raise ValueError(f"{prefix} must be a positive number or 'median'; got {sigma!r}")
+        return {prefix: math.nan, f"{prefix}_rule": "median"}
+    return {prefix: float(sigma), f"{prefix}_rule": "fixed"}
+
+
 def check_estimator(*, alpha=None, base=None, sigmas: dict | None = None, n_permutations=None,
                     kernel=None) -> None:
     """Estimator settings checked when a config is built, so a bad value stops a command before
@@ -105,9 +118,9 @@ class SequenceInfoSettings:
                         sigmas={"sigma": self.sigma, "target_sigma": self.target_sigma})
 
     def row_settings(self) -> dict:
-        return {"alpha": self.alpha, "kernel": "gaussian", "sigma": str(self.sigma), "base": self.base,
+        return {"alpha": self.alpha, "kernel": "gaussian", **bandwidth_columns(self.sigma), "base": self.base,
                 "label_view": "token_embedding", "n_permutations": self.n_permutations,
-                "target_kernel": "sequence_mean_gaussian", "target_sigma": str(self.target_sigma)}
+                "target_kernel": "sequence_mean_gaussian", **bandwidth_columns(self.target_sigma, "target_sigma")}
 
 
 KINDS = ("auto", "causal", "encoder")
@@ -230,7 +243,8 @@ class MeasureSettings:
 
     def row_settings(self) -> dict:
         return {
-            "alpha": self.alpha, "kernel": self.kernel, "sigma": str(self.sigma), "base": self.base,
+            "alpha": self.alpha, "kernel": self.kernel,
+            **bandwidth_columns(self.sigma if self.kernel == "gaussian" else None), "base": self.base,
             "label_view": self.label_view, "n_permutations": self.n_permutations,
         }
 

@@ -180,7 +180,7 @@ class SuiteResult:
     def wide(self) -> pd.DataFrame:
         """index layer, one column per metric (for correlations)."""
         f = self.frame
-        return f.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
+        return f.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean", observed=True)
 
 
 def _progress(total: int | None, desc: str, enabled: bool):

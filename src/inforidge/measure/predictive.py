@@ -16,7 +16,12 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from inforidge.config.settings import WHOLE, MeasureSettings, check_whole_target_label
+from inforidge.config.settings import (
+    WHOLE,
+    MeasureSettings,
+    bandwidth_columns,
+    check_whole_target_label,
+)
 from inforidge.extract.batching import BatchSizer
 from inforidge.extract.generated import target_embeddings
 from inforidge.extract.last_position import LayerStates, extract_batched
@@ -348,7 +353,7 @@ class Evaluator:
                                 self.label_gram(s, idx, "gaussian", sigma=robust), alpha=st.alpha, base=st.base,
                                 n_permutations=st.n_permutations, seed=seed, groups=groups,
                             )
-                        new = estimate_rows(est, index, {**common, "sigma": str(robust)}, ROBUST_PREFIX + metric,
+                        new = estimate_rows(est, index, {**common, **bandwidth_columns(robust)}, ROBUST_PREFIX + metric,
                                             first_layer=first_layer, entropy_x=False)
                         rows += flag_constant_layers(new, constant_layers(x[:, idx]), index, first_layer)
                 if not predictive_only:

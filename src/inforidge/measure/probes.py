@@ -123,7 +123,7 @@ def metric_score_correlations(metrics: pd.DataFrame, score: pd.Series) -> pd.Dat
 
     Args:
         metrics: index = layer, one numeric column per metric (e.g. a pivot of the results
-            table: ``rows.pivot_table(index="layer", columns="metric", values="value")``).
+            table: ``rows.pivot_table(index="layer", columns="metric", values="value", observed=True)``).
         score: index = layer, the downstream score per layer (e.g. :func:`probe_scores`).
 
     The two are aligned on their common layers; for each metric, layers where the metric or

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from inforidge.config.settings import bandwidth_columns
 from inforidge.info import gram_matrix
 from inforidge.info.ridge import ridge_statistics_views
 from inforidge.measure.predictive import Evaluator
@@ -78,7 +79,7 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
                                              n_permutations=perms, draw_permutations=draws, seed=seed,
                                              alpha=st.alpha, base=st.base)
             common = {"step": int(step), "split": split, "seed": seed, "n_samples": int(len(idx)),
-                      **st.row_settings(), "sigma": str(st.sigma if sigma is None else sigma), "layer": WHOLE_CURVE,
+                      **st.row_settings(), **({} if sigma is None else bandwidth_columns(sigma)), "layer": WHOLE_CURVE,
                       "ridge_n_boot": n_boot, "ridge_confidence": confidence, "ridge_draw_permutations": draws,
                       "ridge_level": level}
             for view, stats in by_view.items():

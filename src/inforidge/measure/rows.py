@@ -2,10 +2,16 @@
 
 A row is one number: ``value`` of ``metric`` at ``layer`` for one model state (``step``), one
 evaluation ``split`` and one subsample ``seed``, under the estimator settings in the other
-columns. Two sentinels:
+columns. Column types (schema 3; :func:`inforidge.results.table.normalize_columns` enforces
+them on every table written and read): ``step, layer, seed, n_samples, n_permutations`` nullable
+integers (Int64); ``value, alpha, sigma, base`` floats; ``split, metric, final_norm, kernel,
+sigma_rule, label_view, null, flag, estimator`` categoricals.
 
-- ``layer = -1`` (:data:`WHOLE_CURVE`): a number about no single layer: the label/target
+- ``layer`` NA (:data:`WHOLE_CURVE`): a number about no single layer: the label/target
   entropy, or a statement about the whole per-layer curve (the ridge statistics).
+- ``sigma`` is the Gaussian bandwidth as a number when ``sigma_rule`` is "fixed"; with
+  ``sigma_rule`` "median" (the median-distance rule, one bandwidth per layer and subsample)
+  ``sigma`` is NA; both NA for rows of no Gaussian kernel.
 - ``step = -1`` (:data:`NO_STEP`): a row of no decoding step (multi-token analysis: the
   content-vs-stopword rows, whose ``split`` names the token group).
 
@@ -22,15 +28,16 @@ from torch import Tensor
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
-    "alpha", "kernel", "sigma", "base", "final_norm", "label_view", "n_permutations", "null", "flag",
+    "alpha", "kernel", "sigma", "sigma_rule", "base", "final_norm", "label_view", "n_permutations", "null", "flag",
 ]
 
 
 # The columns that identify a row; a second row with the same key is a duplicate.
-KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "alpha"]
+KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "sigma_rule", "alpha"]
 
-WHOLE_CURVE = -1
-"""``layer`` of a row about no single layer (entropy of the labels, ridge statistics)."""
+WHOLE_CURVE = None
+"""``layer`` of a row about no single layer (entropy of the labels, ridge statistics): NA in a
+table (schema 2 wrote -1; reading an older table turns -1 into NA)."""
 
 NO_STEP = -1
 """``step`` of a row about no decoding step (the content/stopword rows of the multi-token analysis)."""

@@ -289,11 +289,11 @@ def _layer_runs(df: pd.DataFrame) -> dict[str, dict[int, dict[str, float]]]:
     step = base["step"] if "step" in base else pd.Series([None] * len(base), index=base.index)
     runs: dict[str, dict[int, dict[str, float]]] = {}
     for (model, st), g in base.assign(_step=pd.to_numeric(step, errors="coerce")).groupby(
-            ["model", "_step"], dropna=False):
+            ["model", "_step"], dropna=False, observed=True):
         name = str(model) if pd.isna(st) else f"{model}@step{int(st)}"
         name = re.sub(r"[^\w.@/-]", "_", name).replace("..", "_").strip("/")
         layers = runs.setdefault(name, {})
-        for (layer, metric, split), v in g.groupby(["layer", "metric", "split"])["value"].mean().items():
+        for (layer, metric, split), v in g.groupby(["layer", "metric", "split"], observed=True)["value"].mean().items():
             if pd.notna(v):
                 layers.setdefault(int(layer), {})[f"{metric}/{split}"] = float(v)
     return runs

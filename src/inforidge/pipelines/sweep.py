@@ -180,7 +180,7 @@ def sweep(
     done = {}
     f = table.frame
     if not f.empty and "checkpoint" in f:
-        done = dict(f.dropna(subset=["checkpoint"]).groupby("checkpoint")["weight_hash"].first())
+        done = dict(f.dropna(subset=["checkpoint"]).groupby("checkpoint", observed=True)["weight_hash"].first())
     steps = [c.step for c in ckpts]
     if len(set(steps)) != len(steps):
         msg = ("two checkpoints share a training step "
@@ -312,7 +312,7 @@ def sweep_target(
                            classes=distinct_targets(_eval_splits(task)))
     report_path, _ = write_report(df, out_dir, config, figures, checkpoint_section(df, result.warnings))
     if trackers and not df.empty:
-        by_step = {int(s): summary_scalars(g.to_dict("records")) for s, g in df.groupby("step")}
+        by_step = {int(s): summary_scalars(g.to_dict("records")) for s, g in df.groupby("step", observed=True)}
         write_tensorboard(out_dir / "tensorboard", {"": by_step},
                           {f"inforidge/{n}": (max(by_step), p) for n, p in figures.items()},
                           tensorboard_layout({k for v in by_step.values() for k in v}, prefix=""))

@@ -293,7 +293,7 @@ def tensorboard_layout(scalars, prefix: str = "train/") -> dict:
 def layer_series(df, view: str = "post") -> dict[str, tuple[list[int], list[list[float]], list[str]]]:
     """group -> (steps, one value list per layer, layer names) for line-series charts (W&B)."""
     out = {}
-    by_step = {int(s): summary_scalars(g.to_dict("records"), view) for s, g in df.groupby("step")}
+    by_step = {int(s): summary_scalars(g.to_dict("records"), view) for s, g in df.groupby("step", observed=True)}
     steps = sorted(by_step)
     for group in scalar_groups({k for v in by_step.values() for k in v}):
         keys = sorted({k for v in by_step.values() for k in v if k.startswith(group + "/layer_")})

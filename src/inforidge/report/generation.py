@@ -54,15 +54,15 @@ def information_by_step(df: pd.DataFrame, steps: Sequence[int] | None = None, vi
     any_null = False
     corr = _per_step(df, f"{SEQUENCE_METRIC}_corrected", view)
     for c, step in zip(colors, steps, strict=True):
-        m = data[data["step"] == step].groupby("layer")["value"].mean()
+        m = data[data["step"] == step].groupby("layer", observed=True)["value"].mean()
         axes[0].plot(m.index, m.values, "-o", ms=3, color=c, label=f"step {step}")
-        nm = null[null["step"] == step].groupby("layer")["value"].mean()
+        nm = null[null["step"] == step].groupby("layer", observed=True)["value"].mean()
         if len(nm):
             any_null = True
-            ns = null_sd[null_sd["step"] == step].groupby("layer")["value"].mean().reindex(nm.index).fillna(0)
+            ns = null_sd[null_sd["step"] == step].groupby("layer", observed=True)["value"].mean().reindex(nm.index).fillna(0)
             axes[0].plot(nm.index, nm.values, "--", lw=1, color=c)
             axes[0].fill_between(nm.index, nm - ns, nm + ns, facecolor=c, alpha=0.25, hatch="///", edgecolor=c, lw=0)
-        cm = corr[corr["step"] == step].groupby("layer")["value"].mean()
+        cm = corr[corr["step"] == step].groupby("layer", observed=True)["value"].mean()
         axes[1].plot(cm.index, cm.values, "-o", ms=3, color=c, label=f"step {step}")
     axes[0].set_title("raw")
     axes[1].set_title("null-corrected")
@@ -92,7 +92,7 @@ def step_heatmap(df: pd.DataFrame, view: str = "post", *, ax=None, vmin: float |
     fig, axes = panels(ax, 2)
     spec = ((SEQUENCE_METRIC, False, vmin, vmax), (f"{SEQUENCE_METRIC}_corrected", True, corrected_vmin, corrected_vmax))
     for a, (metric, signed, lo, hi) in zip(axes, spec, strict=True):
-        w = _per_step(df, metric, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
+        w = _per_step(df, metric, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean", observed=True)
         lo, hi = color_limits([w.values], lo, hi, centred=signed)
         im = a.imshow(w.values, aspect="auto", origin="lower", cmap=DIVERGING_MAP if signed else SEQUENTIAL_MAP,
                       norm=color_norm(lo, hi, centred=signed), interpolation="nearest")
@@ -116,7 +116,7 @@ def content_vs_stopword(df: pd.DataFrame, view: str = "post", *, ax=None):
     labels = {"content": "content words", "stopword": "stopwords + punctuation"}
     for ax, metric, signed in zip(axes, (SEQUENCE_METRIC, f"{SEQUENCE_METRIC}_corrected"), (False, True), strict=True):
         for group, color in zip(TYPE_GROUPS, ("tab:blue", "tab:orange"), strict=True):
-            g = d[(d["metric"] == metric) & (d["split"] == group)].groupby("layer")["value"]
+            g = d[(d["metric"] == metric) & (d["split"] == group)].groupby("layer", observed=True)["value"]
             if len(g):
                 m, s = g.mean(), g.std().fillna(0)
                 n = int(d[(d["metric"] == metric) & (d["split"] == group)]["n_samples"].iloc[0])
@@ -157,7 +157,7 @@ def save_generation_figures(df: pd.DataFrame, folder: Path, *, steps: Sequence[i
 
 def _peaks(df: pd.DataFrame, view: str) -> pd.DataFrame:
     """Per step: arg-max layer and value of the raw and corrected curves, and the last layer's value."""
-    wide = {name: _per_step(df, metric, view).pivot_table(index="step", columns="layer", values="value", aggfunc="mean")
+    wide = {name: _per_step(df, metric, view).pivot_table(index="step", columns="layer", values="value", aggfunc="mean", observed=True)
             for metric, name in ((SEQUENCE_METRIC, "raw"), (f"{SEQUENCE_METRIC}_corrected", "corrected"))}
     rows = []
     for step in wide["raw"].index:
@@ -208,7 +208,7 @@ def write_generation_report(df: pd.DataFrame, out_dir: Path, summary: dict, figu
         lines += ["Skipped: too few samples generated a token of each group "
                   f"(counts of generated tokens: {summary['token_type_counts']}).", ""]
     else:
-        m = d.groupby(["metric", "split", "layer"])["value"].mean()
+        m = d.groupby(["metric", "split", "layer"], observed=True)["value"].mean()
         n = int(d["n_samples"].iloc[0])
         tab = []
         for layer in sorted(d["layer"].unique()):

@@ -67,7 +67,7 @@ def _curves_differ(a: pd.Series, b: pd.Series, rtol: float = 0.05) -> bool:
 def dominant_token_lines(g: pd.DataFrame) -> list[str]:
     """Report lines on tokens that dominate the norms (attention-sink "massive activations") and on
     the curves measured without the first token, for one (model, step)."""
-    share = g[g["metric"] == "massive_token_share"].groupby("layer")["value"].mean()
+    share = g[g["metric"] == "massive_token_share"].groupby("layer", observed=True)["value"].mean()
     if share.empty:
         return []
     hit = share[share >= 0.5]
@@ -90,16 +90,16 @@ def dominant_token_lines(g: pd.DataFrame) -> list[str]:
              ""]
     rows = []
     for metric in ("prompt_entropy", "effective_rank", "dataset_entropy"):
-        a = g[g["metric"] == metric].groupby("layer")["value"].mean()
-        b = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer")["value"].mean()
+        a = g[g["metric"] == metric].groupby("layer", observed=True)["value"].mean()
+        b = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer", observed=True)["value"].mean()
         if not b.empty and _curves_differ(a, b):
             rows.append(metric)
     if rows:
         lines += [f"Without the first token the curves change ({', '.join(rows)}); both, by layer:", ""]
         cols = {}
         for metric in rows:
-            cols[metric] = g[g["metric"] == metric].groupby("layer")["value"].mean()
-            cols[metric + WITHOUT_FIRST] = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer")["value"].mean()
+            cols[metric] = g[g["metric"] == metric].groupby("layer", observed=True)["value"].mean()
+            cols[metric + WITHOUT_FIRST] = g[g["metric"] == metric + WITHOUT_FIRST].groupby("layer", observed=True)["value"].mean()
         lines += [markdown_table(pd.DataFrame(cols).reset_index()), ""]
     return lines
 
@@ -126,19 +126,19 @@ def depth_figure(df: pd.DataFrame, metric: str, *, ax=None):
     d["_model"] = _col(d, "model").astype(str)
     d["_step"] = pd.to_numeric(_col(d, "step"), errors="coerce")
     fig, (ax,) = panels(ax, 1)
-    groups = list(d.groupby(["_model", "_step"], dropna=False, sort=True))
+    groups = list(d.groupby(["_model", "_step"], dropna=False, sort=True, observed=True))
     steps = sorted({s for (_, s), _ in groups if not pd.isna(s)})
     many_steps = len(steps) > 1
     colors = palette("viridis", np.linspace(0, 0.9, max(len(steps), 1))) if many_steps else None
     alt = _base_rows(df)
     alt = alt[alt["metric"] == metric + WITHOUT_FIRST]
     for i, ((model, step), g) in enumerate(groups):
-        g = g.groupby("depth_fraction")["value"].mean().sort_index()
+        g = g.groupby("depth_fraction", observed=True)["value"].mean().sort_index()
         c = colors[steps.index(step)] if many_steps and not pd.isna(step) else f"C{i % 10}"
         ax.plot(g.index, g.values, "-o", ms=3, color=c, label=_curve_label(model, step))
         same = alt[(_col(alt, "model").astype(str) == model)
                    & (pd.to_numeric(_col(alt, "step"), errors="coerce").fillna(-1) == (-1 if pd.isna(step) else step))]
-        other = same.groupby("depth_fraction")["value"].mean().sort_index()
+        other = same.groupby("depth_fraction", observed=True)["value"].mean().sort_index()
         if not other.empty and _curves_differ(g, other):  # a dominant first token changes the curve
             ax.plot(other.index, other.values, "--", color=c, lw=1, label=f"{_curve_label(model, step)}, without first token")
     ax.set_xlabel(DEPTH_FRACTION_LABEL)
@@ -164,9 +164,9 @@ def stress_figure(df: pd.DataFrame, stress: str, metrics=("prompt_entropy", "pro
     styles = ["-", "--", ":", "-."]
     for a, metric in zip(axes, metrics, strict=True):
         m = d[d["metric"] == metric]
-        for j, (_key, g) in enumerate(m.groupby(["_model", "_step"], dropna=False, sort=True)):
+        for j, (_key, g) in enumerate(m.groupby(["_model", "_step"], dropna=False, sort=True, observed=True)):
             for c, v in zip(colors, values, strict=True):
-                gv = g[g["stress_value"] == v].groupby("depth_fraction")["value"].mean().sort_index()
+                gv = g[g["stress_value"] == v].groupby("depth_fraction", observed=True)["value"].mean().sort_index()
                 name = f"{v:g}" if j == 0 else None
                 a.plot(gv.index, gv.values, styles[j % 4], color=c, lw=1.3, label=name)
         a.set_title(metric.replace("_", " "))  # the panel names the metric, the y label its unit
@@ -193,7 +193,7 @@ def save_layer_figures(df: pd.DataFrame, folder: Path, settings: FigureSettings 
 
 
 def _wide(d: pd.DataFrame) -> pd.DataFrame:
-    w = d.pivot_table(index=["layer", "depth_fraction"], columns="metric", values="value", aggfunc="mean")
+    w = d.pivot_table(index=["layer", "depth_fraction"], columns="metric", values="value", aggfunc="mean", observed=True)
     cols = [m for m in ORDER if m in w.columns] + [c for c in w.columns if c not in ORDER]
     return w[cols].reset_index()
 
@@ -236,7 +236,7 @@ def write_layers_report(
     base = base[base["metric"] != "sublayer_prompt_entropy"] if len(base) else base
     if len(base):
         base = base.assign(_model=_col(base, "model").astype(str), _step=pd.to_numeric(_col(base, "step"), errors="coerce"))
-        for (model, step), g in base.groupby(["_model", "_step"], dropna=False, sort=True):
+        for (model, step), g in base.groupby(["_model", "_step"], dropna=False, sort=True, observed=True):
             main = g[~g["metric"].map(_is_side_metric)]
             lines += [f"## {_curve_label(model, step)}", "", markdown_table(_wide(main)), ""]
             lines += dominant_token_lines(g)
@@ -249,8 +249,8 @@ def write_layers_report(
                   "Prompt entropy (mean over prompts) by layer for each stress value; repetition and randomness "
                   "replace each content token with probability p (by one token of the prompt / a uniform "
                   "vocabulary token); length truncates prompts to n tokens.", ""]
-        for kind, g in stress[stress["metric"] == "prompt_entropy"].groupby("stress"):
-            w = g.pivot_table(index="stress_value", columns="layer", values="value", aggfunc="mean")
+        for kind, g in stress[stress["metric"] == "prompt_entropy"].groupby("stress", observed=True):
+            w = g.pivot_table(index="stress_value", columns="layer", values="value", aggfunc="mean", observed=True)
             w.columns = [f"layer {c}" for c in w.columns]
             lines += [f"### {kind}", "", markdown_table(w.reset_index()), ""]
             if f"stress_{kind}" in figures:

@@ -24,7 +24,7 @@ from inforidge.results.summaries import (
     robustness_table,
     table1,
 )
-from inforidge.results.table import write_text_atomic
+from inforidge.results.table import sigma_label, write_text_atomic
 
 
 def _peak(r, suffix: str) -> str:
@@ -58,6 +58,7 @@ def _flags(d: pd.DataFrame) -> dict:
 
 
 def ridge_section(df: pd.DataFrame) -> list[str]:
+    df = df.assign(sigma=sigma_label(df))  # "1.0" / "median": one label per bandwidth setting
     w = ridge_summary(df)
     if w.empty:
         return []
@@ -96,7 +97,7 @@ def ridge_section(df: pd.DataFrame) -> list[str]:
     ]
     sigmas = list(dict.fromkeys(w["sigma"]))
     if len(sigmas) > 1:
-        for (split, view), g in w.groupby(["split", "final_norm"], sort=False):
+        for (split, view), g in w.groupby(["split", "final_norm"], sort=False, observed=True):
             verdicts = {}
             for kind, col in (("raw", "ridge_verdict"), ("null-corrected", "ridge_verdict_corrected")):
                 if col in g:
@@ -147,11 +148,11 @@ def scaling_section(df: pd.DataFrame) -> list[str]:
     d = _final(df, "residual_scale")
     if d.empty:
         return []
-    alphas = d[d["metric"] == "residual_scale"].pivot_table(index="layer", columns="split", values="value")
+    alphas = d[d["metric"] == "residual_scale"].pivot_table(index="layer", columns="split", values="value", observed=True)
     alphas = alphas.rename(columns={c: f"α {c}" for c in alphas.columns}).reset_index()
     alphas = alphas.map(lambda v: format_number(v) if isinstance(v, float) else v)
     acc = []
-    for split, g in d.groupby("split", sort=False):
+    for split, g in d.groupby("split", sort=False, observed=True):
         before = g.loc[g["metric"] == "residual_scale_accuracy_before", "value"]
         after = g.loc[g["metric"] == "residual_scale_accuracy_after", "value"]
         acc.append(f"{split_name(split)}: accuracy {format_number(before.iloc[0] if len(before) else None)} → "
@@ -176,10 +177,10 @@ def kernel_section(df: pd.DataFrame) -> list[str]:
         return []
     step = int(_final(df, KERNEL_PREFIX)["step"].max())
     rows = []
-    for (kernel, split), g in curves.groupby(["kernel", "split"], sort=False):
+    for (kernel, split), g in curves.groupby(["kernel", "split"], sort=False, observed=True):
         row = {"kernel": kernel, "split": split}
         for kind, metric in (("raw", "predictive_information"), ("corrected", "predictive_information_corrected")):
-            wide = g[g["metric"] == metric].pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
+            wide = g[g["metric"] == metric].pivot_table(index="seed", columns="layer", values="value", aggfunc="mean", observed=True)
             r = ridge_of_curves(wide.sort_index(axis=1))
             peak = r.get("peak_layer")
             row[f"{kind} peak"] = "—" if peak is None else peak
@@ -314,6 +315,7 @@ SIGNIFICANCE_LEVEL = 0.05
 def robustness_section(df: pd.DataFrame, level: float = SIGNIFICANCE_LEVEL) -> list[str]:
     """Corrected MI at the main bandwidth beside the robustness (median) bandwidth, per split,
     with permutation p-values; sentences on significance, peak agreement and degenerate Grams."""
+    df = df.assign(sigma=sigma_label(df))
     robust = df[df["metric"] == "robustness_predictive_information_corrected"]
     lines: list[str] = []
     if not robust.empty:
@@ -340,7 +342,7 @@ def robustness_section(df: pd.DataFrame, level: float = SIGNIFICANCE_LEVEL) -> l
     degenerate = degenerate_layers(df)
     if not degenerate.empty:
         where = "; ".join(f"{split_name(sp)} σ={sg}: layers {sorted(g['layer'].unique().tolist())}"
-                          for (sp, sg), g in degenerate.groupby(["split", "sigma"]))
+                          for (sp, sg), g in degenerate.groupby(["split", "sigma"], observed=True))
         lines += ["- **degenerate Gram** (representation entropy < 5 % of log N, flag degenerate_gram): " + where
                   + ". The Gram is nearly all ones at this bandwidth, so every MI there is squeezed towards 0; "
                   "read the median-σ robustness view instead.", ""]
@@ -357,7 +359,7 @@ def massive_dimension_lines(df: pd.DataFrame) -> list[str]:
     if d.empty:
         return []
     parts = []
-    for (split, view), g in d.groupby(["split", "final_norm"]):
+    for (split, view), g in d.groupby(["split", "final_norm"], observed=True):
         dims = sorted({int(x) for x in g["dimension"].dropna()}) if "dimension" in g else []
         parts.append(f"{split_name(split)} ({view}): layers {sorted(g['layer'].unique().tolist())}, dimension(s) "
                      f"{dims}, {g['value'].max():.0%} of the squared norm at most")
@@ -437,8 +439,8 @@ def attention_table(df: pd.DataFrame) -> pd.DataFrame:
     if d.empty:
         return pd.DataFrame()
     out = []
-    for split, g in d.groupby("split", sort=False):
-        m = g.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
+    for split, g in d.groupby("split", sort=False, observed=True):
+        m = g.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean", observed=True)
         last = int(m.index.max())
         sig = m.get("attention_signal")
         peak = int(sig.idxmax()) if sig is not None and sig.notna().any() else None

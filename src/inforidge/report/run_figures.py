@@ -73,7 +73,7 @@ def attention_figure(df: pd.DataFrame, ax=None):
     for split, color in (("id", "C0"), ("ood", "C1")):
         g = att[att["split"] == split]
         for metric, style in styles.items():
-            m = g[g["metric"] == metric].groupby("layer")["value"].mean()
+            m = g[g["metric"] == metric].groupby("layer", observed=True)["value"].mean()
             if len(m):
                 ax.plot(m.index, m.values, style, ms=3, color=color,
                         label=f"{metric.removeprefix('attention_')} ({split.upper()})")
@@ -92,7 +92,7 @@ def residual_scale_figure(df: pd.DataFrame, ax=None):
     sc = sc[sc["metric"] == "residual_scale"] if not sc.empty else sc
     fig, (ax,) = panels(ax, 1)
     for split in ("id", "ood"):
-        m = sc[sc["split"] == split].groupby("layer")["value"].mean() if len(sc) else pd.Series(dtype=float)
+        m = sc[sc["split"] == split].groupby("layer", observed=True)["value"].mean() if len(sc) else pd.Series(dtype=float)
         if len(m):
             ax.plot(m.index, m.values, "-o", ms=3, label=SPLIT_NAME[split])
     ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="α = 1 (unscaled)")
@@ -118,10 +118,10 @@ def kernel_ablation_figure(df: pd.DataFrame, ax=None):
         for j, split in enumerate(("id", "ood")):
             a = axes[2 * i + j]
             g = kc[(kc["metric"] == metric) & (kc["split"] == split)] if len(kc) else kc
-            for (kernel, gk), style in zip(g.groupby("kernel", sort=False) if len(g) else [],
+            for (kernel, gk), style in zip(g.groupby("kernel", sort=False, observed=True) if len(g) else [],
                                            ("-o", "--s", ":^", "-.d"), strict=False):
-                m = gk.groupby("layer")["value"].mean()
-                s = gk.groupby("layer")["value"].std().fillna(0)
+                m = gk.groupby("layer", observed=True)["value"].mean()
+                s = gk.groupby("layer", observed=True)["value"].std().fillna(0)
                 (line,) = a.plot(m.index, m.values, style, ms=3, label=str(kernel))
                 a.fill_between(m.index, m - s, m + s, color=line.get_color(), alpha=0.15, lw=0)
             if is_signed(metric):
@@ -163,7 +163,7 @@ def information_heatmap(df: pd.DataFrame, metric: str = "predictive_information"
     present = set(_sel(df, metric, view=view)["split"])
     splits = [s for s in ("id", "ood") if s in present] or ["id"]
     fig, axes = panels(ax, len(splits))
-    grids = [_sel(df, metric, split, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean")
+    grids = [_sel(df, metric, split, view).pivot_table(index="layer", columns="step", values="value", aggfunc="mean", observed=True)
              for split in splits]
     signed = is_signed(metric)
     lo, hi = color_limits([w.values for w in grids], vmin, vmax, centred=signed)
@@ -200,17 +200,17 @@ def layer_curves(df: pd.DataFrame, metric: str = "predictive_information", view:
     any_null = False
     for a, split in zip(axes, splits, strict=True):
         for c, step in zip(colors, steps, strict=False):
-            g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
+            g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer", observed=True)["value"]
             m, s = g.mean(), g.std().fillna(0)
             a.plot(m.index, m.values, "-o", ms=3, color=c, label=f"step {step}")
             a.fill_between(m.index, m - s, m + s, color=c, alpha=0.2, lw=0)
             if with_null:
                 n = _sel(df, f"{metric}_null", split, view)
-                nm = n[n["step"] == step].groupby("layer")["value"].mean()
+                nm = n[n["step"] == step].groupby("layer", observed=True)["value"].mean()
                 if len(nm):
                     any_null = True
                     sd = _sel(df, f"{metric}_null_std", split, view)
-                    ns = sd[sd["step"] == step].groupby("layer")["value"].mean().reindex(nm.index).fillna(0)
+                    ns = sd[sd["step"] == step].groupby("layer", observed=True)["value"].mean().reindex(nm.index).fillna(0)
                     a.plot(nm.index, nm.values, "--", color=c, lw=1)
                     a.fill_between(nm.index, nm - ns, nm + ns, facecolor=c, alpha=0.25, hatch="///",
                                    edgecolor=c, lw=0)
@@ -248,7 +248,7 @@ def early_exit_accuracy(df: pd.DataFrame, step: int | None = None, view: str = "
     fig, (ax,) = panels(ax, 1)
     colors = {"all": "C2", "id": "C0", "ood": "C1"}
     for split in ("all", "id", "ood"):
-        g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer")["value"]
+        g = data[(data["split"] == split) & (data["step"] == step)].groupby("layer", observed=True)["value"]
         if len(g):
             m, s = g.mean(), g.std().fillna(0)
             ax.errorbar(m.index, m.values, yerr=s.values, marker="o", ms=3, capsize=2, color=colors[split],

@@ -24,7 +24,7 @@ import pandas as pd
 
 from inforidge.info.ridge import MIN_SAMPLES, is_flat
 from inforidge.measure.rows import STAGE_PREFIX
-from inforidge.results.table import read_run_table
+from inforidge.results.table import read_run_table, sigma_label
 
 
 def _final(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -37,19 +37,21 @@ def ridge_summary(df: pd.DataFrame) -> pd.DataFrame:
     d = _final(df, "ridge_")
     if d.empty:
         return pd.DataFrame()
-    return _wide(d, ["split", "final_norm", "sigma"])
+    return _wide(d.assign(sigma=sigma_label(d)), ["split", "final_norm", "sigma"])
 
 
 def _wide(d: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     """metric -> column; keeps all-NaN metrics (a verdict row with no verdict), unlike pivot_table."""
-    wide = d.groupby([*index, "metric"], sort=True)["value"].first().unstack("metric")
+    wide = d.groupby([*index, "metric"], sort=True, observed=True)["value"].first().unstack("metric")
     wide.columns.name = None
     return wide.reset_index()
 
 
 def ridge_by_step(df: pd.DataFrame, sigma: str) -> pd.DataFrame:
-    """One row per (step, split, final_norm) of the ridge statistics at bandwidth ``sigma``."""
-    d = df[df["metric"].astype(str).str.startswith("ridge_") & (df["sigma"] == sigma)]
+    """One row per (step, split, final_norm) of the ridge statistics at bandwidth ``sigma`` (a
+    :func:`~inforidge.results.table.sigma_label`: "1.0", "median")."""
+    d = df[df["metric"].astype(str).str.startswith("ridge_")]
+    d = d[sigma_label(d) == str(sigma)]
     return _wide(d, ["split", "final_norm", "step"])
 
 
@@ -84,7 +86,7 @@ def layer_curves(df: pd.DataFrame, metric: str, split: str, view: str, step: int
     if step is None and not sel.empty:
         step = int(sel["step"].max())
     sel = sel[sel["step"] == step]
-    return sel.pivot_table(index="seed", columns="layer", values="value", aggfunc="mean").sort_index(axis=1)
+    return sel.pivot_table(index="seed", columns="layer", values="value", aggfunc="mean", observed=True).sort_index(axis=1)
 
 
 def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS, n_samples: int | None = None) -> dict:
@@ -123,7 +125,7 @@ def ridge_of_curves(curves: pd.DataFrame, min_drop: float = MIN_DROP_BITS, n_sam
 
 def _bootstrap_verdict(boot: pd.DataFrame, suffix: str) -> dict:
     """The ridge_* rows of one (step, split, view) at one bandwidth -> the fields of ridge_of_curves."""
-    value = boot.groupby("metric")["value"].first()
+    value = boot.groupby("metric", observed=True)["value"].first()
     flags = boot.loc[boot["metric"] == f"ridge_verdict{suffix}", "flag"] if "flag" in boot else pd.Series(dtype=object)
     flag = flags.iloc[0] if len(flags) and isinstance(flags.iloc[0], str) else None
     get = lambda stem: float(value.get(stem + suffix, float("nan")))  # noqa: E731
@@ -145,14 +147,14 @@ def ridge_table(df: pd.DataFrame, metric: str = "predictive_information") -> pd.
     rows = []
     sub = df[df["metric"].isin([metric, f"{metric}_corrected"])]
     boot_all = df[df["metric"].astype(str).str.startswith("ridge_")]
-    for (step, split, view), g in sub.groupby(["step", "split", "final_norm"]):
+    for (step, split, view), g in sub.groupby(["step", "split", "final_norm"], observed=True):
         row = {"step": int(step), "split": split, "final_norm": view}
-        own_sigma = str(g["sigma"].iloc[0]) if "sigma" in g else None
+        own_sigma = sigma_label(g).iloc[0] if "sigma" in g else None
         n = g["n_samples"].dropna() if "n_samples" in g else pd.Series(dtype=float)
         n_samples = int(n.min()) if len(n) else None
         boot = boot_all[(boot_all["step"] == step) & (boot_all["split"] == split) & (boot_all["final_norm"] == view)]
         if own_sigma is not None and "sigma" in boot:
-            boot = boot[boot["sigma"].astype(str) == own_sigma]
+            boot = boot[sigma_label(boot) == own_sigma]
         for kind, name, suffix in (("raw", metric, ""), ("corrected", f"{metric}_corrected", "_corrected")):
             if metric == "predictive_information" and (boot["metric"] == f"ridge_verdict{suffix}").any():
                 r = _bootstrap_verdict(boot, suffix)
@@ -177,7 +179,7 @@ def _verdict_text(ridge, flag=None) -> str:
 def _final_curve(df: pd.DataFrame, metric: str, split: str, view: str = "post") -> pd.Series:
     d = df[(df["metric"] == metric) & (df["split"] == split) & (df["final_norm"] == view)]
     d = d[d["step"] == d["step"].max()]
-    return d.groupby("layer")["value"].mean().sort_index()
+    return d.groupby("layer", observed=True)["value"].mean().sort_index()
 
 
 def depth_summary(depth_runs: dict[int, Path]) -> pd.DataFrame:
@@ -219,7 +221,7 @@ def overfit_summary(main_dir: Path, overfit_dir: Path) -> pd.DataFrame:
 def table1(df: pd.DataFrame, step: int, view: str = "post") -> pd.DataFrame:
     """Per layer at ``step``: predictive information (raw, null, corrected) and early-exit accuracy."""
     d = df[(df["step"] == step) & (df["final_norm"] == view)]
-    mean = d.groupby(["metric", "split", "layer"])["value"].mean()
+    mean = d.groupby(["metric", "split", "layer"], observed=True)["value"].mean()
     layers = sorted(d[d["metric"] == "predictive_information"]["layer"].unique())
     out = []
     for layer in layers:
@@ -239,7 +241,7 @@ def checkpoint_summary(df: pd.DataFrame) -> pd.DataFrame:
     (post view; peak layer of the mean over seeds), from a sweep's table."""
 
     rows = []
-    for (name, step, digest), g in df.groupby(["checkpoint", "step", "weight_hash"], sort=False):
+    for (name, step, digest), g in df.groupby(["checkpoint", "step", "weight_hash"], sort=False, observed=True):
         row = {"step": int(step), "checkpoint": name, "weight_hash": digest}
         verdicts = ridge_table(g)  # the one verdict (bootstrap rows where the sweep has them)
         for _, x in verdicts[(verdicts["final_norm"] == "post") & (verdicts["split"] != "all")].iterrows():
@@ -275,4 +277,5 @@ def degenerate_layers(df: pd.DataFrame, flag: str = "degenerate_gram") -> pd.Dat
     if "flag" not in df:
         return pd.DataFrame(columns=["split", "sigma", "final_norm", "layer"])
     last = df[(df["step"] == df["step"].max()) & (df["flag"] == flag)]
+    last = last.assign(sigma=sigma_label(last))
     return last[["split", "sigma", "final_norm", "layer"]].drop_duplicates().sort_values(["split", "sigma", "layer"])

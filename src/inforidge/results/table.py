@@ -9,7 +9,8 @@ rewrite took 0.5 s per append at 95 k rows). :meth:`ResultsTable.compact` joins 
 writing it and deleting the parts double-counts nothing. Reading a folder
 (:class:`ResultsTable`, :func:`read_run_table`) takes ``results.parquet`` plus any newer parts.
 The Parquet metadata (key ``inforidge``) holds the schema version and the provenance
-(:func:`provenance`).
+(:func:`provenance`). Every frame written or read has the column types of
+:func:`normalize_columns` (schema 3), so Parquet and CSV read back alike.
 """
 
 from __future__ import annotations
@@ -29,8 +30,117 @@ import pyarrow.parquet as pq
 from inforidge import __version__
 from inforidge.measure.rows import COLUMNS
 
-SCHEMA_VERSION = 2
-"""Version of the table's layout (columns and their meaning); 2: part files + provenance metadata."""
+SCHEMA_VERSION = 3
+"""Version of the table's layout (columns and their meaning); 2: part files + provenance metadata;
+3: one type per column (numeric ``sigma`` + ``sigma_rule``, nullable integers, NA ``layer`` for
+whole-curve rows, categoricals)."""
+
+INTEGER_COLUMNS = ("step", "layer", "seed", "n_samples", "n_permutations")
+FLOAT_COLUMNS = ("value", "alpha", "sigma", "base")
+CATEGORY_COLUMNS = ("split", "metric", "final_norm", "kernel", "sigma_rule", "label_view", "null", "flag",
+                    "estimator")
+# The documented schema (README "Results schema", the docs site): one meaning per column.
+COLUMN_MEANING = {
+    "step": "Training step of the model state measured (a checkpoint's global step; 0 = before "
+            "training). In the multi-token analysis: the decoding step t; -1 for rows of no "
+            "decoding step (content-vs-stopword rows).",
+    "split": "Evaluation split: `id` (in distribution), `ood` (out of distribution), `all` "
+             "(early-exit accuracy over both); in the multi-token rows with step -1, the token "
+             "group (content / stopword).",
+    "metric": "What `value` is: `predictive_information`, `incremental_gain` (each with "
+              "`_null`, `_null_std`, `_corrected`), `early_exit_accuracy`, "
+              "`representation_entropy`, `label_entropy`, the analyses' `ridge_*`, "
+              "`attention_*`, `residual_scale*`, `kernel_ablation_*`, and the Layer-by-Layer "
+              "metrics of `inforidge layers`.",
+    "layer": "0 = embedding output, l = output of block l; NA for a number about no single "
+             "layer (label entropy, ridge statistics).",
+    "value": "The number (bits for information and entropies with base 2; a fraction for "
+             "accuracies).",
+    "seed": "Seed of the subsample of test prompts the row was measured on.",
+    "n_samples": "Number of samples (prompts) in that subsample.",
+    "alpha": "Rényi order α of the entropies (1 = von Neumann).",
+    "kernel": "Kernel of the Gram matrices: gaussian, laplacian, polynomial or linear.",
+    "sigma": "Gaussian bandwidth σ when `sigma_rule` is `fixed` (the paper's 1.0); NA for the "
+             "median rule and for rows of no Gaussian kernel.",
+    "sigma_rule": "`fixed` (σ in `sigma`), `median` (σ = the median pairwise distance of each "
+                  "layer's states, per subsample) or NA (no Gaussian kernel).",
+    "base": "Log base of the entropies (2 = bits).",
+    "final_norm": "Final-norm view: `post` (last layer after the final norm, as Hugging Face "
+                  "returns it) or `pre` (raw residual stream at every layer).",
+    "label_view": "How the target is embedded: `embedding_output` (the paper's: embedding-layer "
+                  "output at the target's position; carries the position for GPT-2) or "
+                  "`token_embedding` (the token-embedding row alone).",
+    "n_permutations": "Draws of the permutation null behind the `_null` and `_corrected` rows.",
+    "null": "Which null: `permutation` (targets shuffled among all samples) or "
+            "`permutation_within_length` (shuffled only among prompts of the same length, "
+            "when the label embedding carries the prompt length).",
+    "flag": "NA, or a warning about the row: `constant_states` (a layer whose states are the "
+            "same for every sample; its MI is 0 by construction), `degenerate_gram`, "
+            "`massive_dimension`, `too_few_samples`, `flat_curve`, `too_few_draws`, ...",
+}
+
+
+def column_type(column: str) -> str:
+    """The pandas type of a standard column in a table (Int64, float64 or category)."""
+    if column in INTEGER_COLUMNS:
+        return "Int64"
+    if column in FLOAT_COLUMNS:
+        return "float64"
+    return "category" if column in CATEGORY_COLUMNS else "object"
+
+
+def schema_markdown() -> str:
+    """The schema as a markdown table (column, type, meaning), in column order; the README and
+    the docs site show exactly this (a test compares them)."""
+    missing = [c for c in COLUMNS if c not in COLUMN_MEANING]
+    if missing:
+        raise ValueError(f"no description for the columns {missing}: add them to COLUMN_MEANING")
+    rows = ["| column | type | meaning |", "|---|---|---|"]
+    rows += [f"| `{c}` | {column_type(c)} | {COLUMN_MEANING[c]} |" for c in COLUMNS]
+    return "\n".join(rows) + "\n"
+
+
+_LEGACY_WHOLE_CURVE = -1  # schema <= 2 wrote layer -1 for rows about no single layer
+
+
+def _split_legacy_sigma(sigma: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A schema-2 ``sigma`` of strings ("1.0", "median", "None") -> (numeric sigma, sigma_rule)."""
+    text = sigma.astype("string").str.strip()
+    median = text == "median"
+    number = pd.to_numeric(text.where(~median), errors="coerce")
+    rule = pd.Series(pd.NA, index=sigma.index, dtype="object")
+    rule[number.notna().to_numpy()] = "fixed"
+    rule[median.fillna(False).to_numpy()] = "median"
+    return number.astype("float64"), rule
+
+
+def normalize_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the standard columns present (NA where missing), first and in order, and of
+    one type each: :data:`INTEGER_COLUMNS` nullable Int64, :data:`FLOAT_COLUMNS` float64,
+    :data:`CATEGORY_COLUMNS` categoricals (sorted categories). A schema-2 table's string ``sigma``
+    becomes a number plus ``sigma_rule``, and its ``layer = -1`` sentinel NA. Extra columns are kept
+    as they are. A value that does not fit its type (``layer`` 2.5, ``sigma`` "wide") raises."""
+    f = frame.copy()
+    for c in COLUMNS:
+        if c not in f:
+            f[c] = pd.NA
+    if f["sigma"].dtype == object or pd.api.types.is_string_dtype(f["sigma"]):
+        sigma, rule = _split_legacy_sigma(f["sigma"])
+        bad = f["sigma"].notna() & sigma.isna() & rule.isna() & ~f["sigma"].astype("string").isin(["None", "nan", ""])
+        if bad.any():
+            raise ValueError(f"sigma must be a number, 'median' or empty; got {sorted(set(f['sigma'][bad].astype(str)))}")
+        f["sigma"] = sigma
+        f["sigma_rule"] = f["sigma_rule"].where(f["sigma_rule"].notna(), rule)
+    for c in INTEGER_COLUMNS:
+        f[c] = pd.to_numeric(f[c], errors="raise").astype("Int64")
+    f.loc[f["layer"] == _LEGACY_WHOLE_CURVE, "layer"] = pd.NA
+    for c in FLOAT_COLUMNS:
+        f[c] = pd.to_numeric(f[c], errors="raise").astype("float64")
+    for c in CATEGORY_COLUMNS:
+        if c in f:
+            values = f[c].astype("object").where(f[c].notna(), None)
+            f[c] = pd.Categorical(values, categories=sorted({str(v) for v in values.dropna()}))
+    return f[COLUMNS + [c for c in f.columns if c not in COLUMNS]].reset_index(drop=True)
 
 PARTS = "results.parts"
 
@@ -105,11 +215,11 @@ class ResultsTable:
         if self.folder is None:
             return
         if self.parquet_path.exists():
-            self._frames.append(pd.read_parquet(self.parquet_path))
+            self._frames.append(normalize_columns(pd.read_parquet(self.parquet_path)))
             self._compacted_upto = int(read_table_metadata(self.parquet_path).get("parts_upto", 0))
         for index, path in self._parts():
             if index > self._compacted_upto:
-                self._frames.append(pd.read_parquet(path))
+                self._frames.append(normalize_columns(pd.read_parquet(path)))
             self._next_part = max(self._next_part, index + 1)
         self._next_part = max(self._next_part, self._compacted_upto + 1)
 
@@ -128,24 +238,20 @@ class ResultsTable:
         if not self._frames:
             return pd.DataFrame(columns=COLUMNS)
         if len(self._frames) > 1:
-            self._frames = [pd.concat(self._frames, ignore_index=True)]
+            self._frames = [normalize_columns(pd.concat([_plain(f) for f in self._frames], ignore_index=True))]
         return self._frames[0]
 
     def steps(self) -> set[int]:
         """Steps that already have rows (used to skip finished work on resume)."""
         f = self.frame
-        return set() if f.empty else {int(s) for s in f["step"].unique()}
+        return set() if f.empty else {int(s) for s in f["step"].dropna().unique()}
 
     def append(self, rows: Iterable[dict]) -> None:
         """Add rows; with a folder, write them as one part file (and compact every COMPACT_EVERY parts)."""
         new = pd.DataFrame(list(rows))
         if new.empty:
             return
-        for c in COLUMNS:
-            if c not in new:
-                new[c] = pd.NA
-        new = new[COLUMNS + [c for c in new.columns if c not in COLUMNS]]
-        new["sigma"] = new["sigma"].astype(str)
+        new = normalize_columns(new)
         self._frames.append(new)
         if self.folder is None:
             return
@@ -168,7 +274,7 @@ class ResultsTable:
             gone &= frame["step"] == step
         if not gone.any():
             return 0
-        self._frames = [frame[~gone].reset_index(drop=True)]
+        self._frames = [normalize_columns(frame[~gone])]
         self.compact()
         return int(gone.sum())
 
@@ -199,6 +305,35 @@ class ResultsTable:
             parts.rmdir()
 
     save = compact  # the name earlier versions used
+
+
+def sigma_label(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the bandwidth as one string for grouping and display: "median" for the median
+    rule, the number (``str(float)``, e.g. "1.0") for a fixed bandwidth, "" for no bandwidth.
+    Reads rows of any schema (a schema-2 string ``sigma`` too)."""
+    def label(rule, sigma) -> str:
+        if rule == "median" or sigma == "median":
+            return "median"
+        try:
+            value = float(sigma)
+        except (TypeError, ValueError):
+            return ""
+        return "" if value != value else str(value)
+
+    rules = frame["sigma_rule"] if "sigma_rule" in frame else [None] * len(frame)
+    sigmas = frame["sigma"] if "sigma" in frame else [None] * len(frame)
+    return pd.Series([label(r, v) for r, v in zip(rules, sigmas, strict=True)], index=frame.index, dtype="object")
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as objects, so frames with different category sets concatenate without loss."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype({c: "object" for c in cats}) if cats else frame
+
+
+def read_csv_table(path: str | Path) -> pd.DataFrame:
+    """A results.csv read back with the table's column types (equal to the Parquet frame)."""
+    return normalize_columns(pd.read_csv(path, keep_default_na=True))
 
 
 def has_table(folder: str | Path) -> bool:

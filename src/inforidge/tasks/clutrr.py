@@ -151,7 +151,7 @@ def read_sets(path: str | Path, set_column: str | None = None) -> dict[str, pd.D
         df = read_table(f)
         name = set_of_file(f)
         if name is None and set_column and set_column in df.columns:
-            for value, part in df.groupby(df[set_column].astype(str).str.strip().str.lower(), sort=False):
+            for value, part in df.groupby(df[set_column].astype(str).str.strip().str.lower(), sort=False, observed=True):
                 sets.setdefault(SET_WORDS.get(value, value), []).append(part)
         else:
             sets.setdefault(name or "all", []).append(df)
