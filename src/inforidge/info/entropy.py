@@ -1,7 +1,7 @@
 """Matrix-based Renyi entropy and mutual information (Giraldo et al. 2014; METHOD §1).
 
 All functions work on Gram matrices (``*_from_grams``) or on samples, on CPU or CUDA tensors
-and numpy arrays. Entropies are returned in units of ``log(base)`` (bits for base 2).
+and numpy arrays (numpy in, numpy out; see :mod:`inforidge.info`). Entropies are returned in units of ``log(base)`` (bits for base 2).
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_gram, check_pair
+from ._validate import (
+    as_tensor,
+    check_alpha,
+    check_base,
+    check_gram,
+    check_pair,
+    numpy_io,
+    on_tensors,
+)
 from .kernels import gram_matrix
 
 _EIG_DTYPE = torch.float64
@@ -71,7 +79,8 @@ def eigvalsh(k: Tensor) -> Tensor:
 NEAR_ONE = 0.25
 
 
-def entropy_from_spectrum(lam: Tensor, alpha: float, base: float = 2.0) -> Tensor:
+@numpy_io("lam")
+def entropy_from_spectrum(lam, alpha: float, base: float = 2.0) -> Tensor:
     """Renyi entropy of order alpha of eigenvalues lam (..., N) that sum to 1 -> (...).
 
     Eigenvalues below N * eps * max(lam) are round-off of a zero eigenvalue and are set to
@@ -87,6 +96,7 @@ def entropy_from_spectrum(lam: Tensor, alpha: float, base: float = 2.0) -> Tenso
         round-off eps changes the result by O(eps), not O(eps / |d|).
       otherwise: log(sum lam^alpha) / (1 - alpha).
     """
+    lam = as_tensor(lam, "lam")
     tol = lam.shape[-1] * _EPS64 * lam.amax(-1, keepdim=True).clamp_min(0.0)
     zero = torch.zeros((), dtype=lam.dtype, device=lam.device)
     lam = torch.where(lam > tol, lam, zero)
@@ -113,6 +123,7 @@ def _entropy(k: Tensor, alpha: float, base: float, tr: Tensor | None = None) -> 
     return entropy_from_spectrum(lam, alpha, base).to(k.dtype)
 
 
+@numpy_io("k")
 def matrix_entropy(k, alpha: float = 1.0, base: float = 2.0) -> Tensor:
     """Renyi entropy S_alpha(K / tr K) of a Gram matrix.
 
@@ -132,6 +143,7 @@ def matrix_entropy(k, alpha: float = 1.0, base: float = 2.0) -> Tensor:
     return _entropy(k, alpha, base)
 
 
+@numpy_io("k1", "k2")
 def joint_entropy(k1, k2, alpha: float = 1.0, base: float = 2.0) -> Tensor:
     """Joint entropy S_alpha((K1 o K2) / tr(K1 o K2)), o the Hadamard product.
 
@@ -152,7 +164,12 @@ class InformationEstimate:
     Shapes: ``L`` is the number of stacked representations (absent for one).
       mi: (L,) raw I(X; Y);  null: (P, L), I with Y's samples permuted;
       entropy_x: (L,);  entropy_y: ();  joint: (L,).
+    From numpy inputs the fields are numpy, and so are the properties.
     """
+
+    # The properties are written once, in torch; @on_tensors runs them on tensor views of
+    # numpy fields and converts back, so both kinds give the same numbers (torch's std is
+    # unbiased, numpy's is not: two implementations would drift apart).
 
     mi: Tensor
     null: Tensor
@@ -165,6 +182,7 @@ class InformationEstimate:
     estimator: str = "exact"  # "exact" (eigendecomposition) or "slq" (info.stochastic)
 
     @property
+    @on_tensors
     def null_mean(self) -> Tensor:
         """Mean of the permutation null, shape (L,) (NaN if no permutations were drawn)."""
         if self.null.shape[0] == 0:
@@ -172,17 +190,20 @@ class InformationEstimate:
         return self.null.mean(0)
 
     @property
+    @on_tensors
     def null_std(self) -> Tensor:
         if self.null.shape[0] < 2:
             return torch.full_like(self.mi, float("nan"))
         return self.null.std(0)
 
     @property
+    @on_tensors
     def corrected(self) -> Tensor:
         """Null-corrected MI: raw minus the null mean, shape (L,)."""
         return self.mi - self.null_mean
 
     @property
+    @on_tensors
     def p_value(self) -> Tensor:
         """One-sided permutation p-value of the raw MI, shape (L,): (1 + #{null >= mi}) / (1 + P).
 
@@ -204,12 +225,14 @@ class InformationEstimate:
         return 1.0 / (1 + self.null.shape[0]) if self.null.shape[0] else float("nan")
 
     @property
+    @on_tensors
     def _round_off(self) -> Tensor:
         """(L,) size of floating-point noise in an MI: 100 eps times the entropies it sums."""
         scale = (self.entropy_x.abs() + self.entropy_y.abs()).clamp_min(1.0)
         return 100 * torch.finfo(self.mi.dtype).eps * scale
 
     @property
+    @on_tensors
     def z(self) -> Tensor:
         """(mi - null mean) / null std, shape (L,); NaN where the null has no spread (P < 2 or
         every permutation gave the same value up to round-off): a ratio over 0 says nothing."""
@@ -241,6 +264,7 @@ def permutations(n: int, n_permutations: int, seed: int, device=None, *, groups=
     return perms.to(device)
 
 
+@numpy_io("kx", "ky", "groups")
 def information_from_grams(
     kx,
     ky,
@@ -337,6 +361,7 @@ def _grams(x, y, kernel, kernel_kw) -> tuple[Tensor, Tensor]:
     return gram_matrix(x, kernel, **kernel_kw), gram_matrix(y, kernel, **kernel_kw)
 
 
+@numpy_io("x", "y", "groups")
 def estimate_information(
     x,
     y,
@@ -361,6 +386,7 @@ def estimate_information(
     return _information(kx, ky, alpha, base, n_permutations, seed, scratch_kx=True, groups=groups)
 
 
+@numpy_io("x", "y")
 def mutual_information(
     x, y, *, alpha: float = 1.0, base: float = 2.0, kernel: str = "gaussian", **kernel_kw
 ) -> float | Tensor:
@@ -382,6 +408,7 @@ def mutual_information(
     return est.mi if est.mi.ndim else float(est.mi)
 
 
+@numpy_io("x", "y")
 def mutual_information_null(
     x,
     y,

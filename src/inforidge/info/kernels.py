@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_samples
+from ._validate import as_tensor, check_samples, numpy_io
 
 KernelName = Literal["gaussian", "laplacian", "polynomial", "linear"]
 KERNELS: tuple[str, ...] = ("gaussian", "laplacian", "polynomial", "linear")
@@ -32,7 +32,8 @@ def _power_of_two_scale(x: Tensor, dims: int | tuple[int, ...]) -> tuple[Tensor,
     return torch.ldexp(torch.ldexp(x, -half), half - e), e
 
 
-def l2_normalize(x: Tensor) -> Tensor:
+@numpy_io("x")
+def l2_normalize(x) -> Tensor:
     """Scale each row (last axis) to unit L2 norm, at any scale. x: (..., N, D) -> (..., N, D).
 
     Scale-free: every finite nonzero row, whatever its magnitude (subnormal ~1e-310 up to
@@ -41,6 +42,7 @@ def l2_normalize(x: Tensor) -> Tensor:
     does not underflow or overflow), then divided by its norm. An exactly zero row stays
     exactly zero (it has no direction; no NaN, no error).
     """
+    x = as_tensor(x, "x")
     y, _ = _power_of_two_scale(x, -1)
     n = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
     return y / torch.where(n > 0, n, torch.ones((), dtype=n.dtype, device=n.device))
@@ -86,6 +88,7 @@ def _gaussian_gram(x: Tensor, sigma: Tensor) -> Tensor:
     return k
 
 
+@numpy_io("x")
 def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     """Median pairwise Euclidean distance (off-diagonal) of x: (..., N, D) -> (...,).
 
@@ -123,6 +126,7 @@ def median_bandwidth(x, *, normalize: bool = True) -> Tensor:
     return torch.where(r > 0, torch.ldexp(torch.ldexp(out, e // 2), e - e // 2), out)
 
 
+@numpy_io("x")
 def gram_matrix(
     x,
     kernel: KernelName = "gaussian",

@@ -1,7 +1,8 @@
 """Layer-by-Layer representation metrics (Skean et al. 2025, arXiv 2502.02013; METHOD §7).
 
 Pure tensor functions: every metric takes hidden states that the caller has already extracted
-(numpy arrays or CPU/CUDA tensors; results are float64 tensors on the input's device).
+(numpy arrays or CPU/CUDA tensors; results are float64 tensors on the input's device, or
+numpy for numpy input, see :mod:`inforidge.info`).
 
 Reference implementation: github.com/OFSkean/information_flow,
 ``experiments/utils/metrics/metric_functions.py`` (``normalize``, ``compute_entropy``,
@@ -36,7 +37,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_finite, check_samples
+from ._validate import (
+    as_tensor,
+    check_alpha,
+    check_base,
+    check_finite,
+    check_samples,
+    numpy_io,
+)
 from .entropy import entropy_from_spectrum, matrix_entropy, permutations
 from .kernels import _power_of_two_scale, gram_matrix
 
@@ -272,6 +280,7 @@ def _clamped_entropy(x: Tensor, t: Tensor, alpha: float, base: float, method: Gr
     return h
 
 
+@numpy_io("z", "mask")
 def prompt_entropy(
     z,
     mask=None,
@@ -331,6 +340,7 @@ def prompt_entropy(
     return PromptEntropy(raw=h, normalized=hn, n_tokens=t, alpha=alpha, base=base)
 
 
+@numpy_io("z")
 def dataset_entropy(
     z,
     alpha: float = 1.0,
@@ -369,6 +379,7 @@ def dataset_entropy(
     return h if batched else h[0]
 
 
+@numpy_io("z", "mask")
 def effective_rank(
     z, mask=None, *, center: bool = False, unit_norm: bool = False
 ) -> Tensor:
@@ -417,6 +428,7 @@ def effective_rank(
 # --------------------------------------------------------------------------------------------
 
 
+@numpy_io("z", "mask")
 def curvature(
     z,
     mask=None,
@@ -524,6 +536,7 @@ def dominant_tokens(z, mask=None) -> DominantTokens:
 # --------------------------------------------------------------------------------------------
 
 
+@numpy_io("z1", "z2")
 def infonce(
     z1,
     z2,
@@ -591,6 +604,7 @@ def infonce(
     return out
 
 
+@numpy_io("z_aug")
 def lidar(
     z_aug,
     *,
@@ -660,6 +674,7 @@ def lidar(
     return h
 
 
+@numpy_io("z1", "z2")
 def dime(
     z1,
     z2,

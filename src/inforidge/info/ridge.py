@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_gram
+from ._validate import as_tensor, check_alpha, check_base, check_gram, numpy_io, on_tensors
 from .entropy import _grams, _information, permutations
 
 
@@ -81,6 +81,7 @@ class ResampledInformation:
     entropy_y: Tensor
 
     @property
+    @on_tensors
     def null_mean(self) -> Tensor:
         """(B, L') mean null of each draw (NaN if no permutations were drawn)."""
         if self.null.shape[1] == 0:
@@ -88,6 +89,7 @@ class ResampledInformation:
         return self.null.mean(1)
 
     @property
+    @on_tensors
     def corrected(self) -> Tensor:
         """(B, L') raw MI minus the draw's own null mean."""
         return self.mi - self.null_mean
@@ -101,6 +103,7 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> Tensor:
     return torch.randint(n, (n_boot, n), generator=g)
 
 
+@numpy_io("kx", "ky", "indices")
 def resampled_information(
     kx,
     ky,
@@ -247,6 +250,7 @@ class RidgeTest:
         """:meth:`verdict` with no verdict read as False."""
         return bool(self.verdict(level))
 
+    @on_tensors
     def summary(self, level: float = 0.05) -> dict:
         """Flat dict of the statistics; ``ridge`` is the verdict (None: no verdict, see ``flag``)."""
         lo, hi = self.ridge_layer_ci
@@ -306,8 +310,9 @@ def max_drop_test(curve: Tensor, draws: Tensor, scale: Tensor | None = None) -> 
     return t, (exceed + 1) / (draws.shape[0] + 1)
 
 
-def ridge_test(curve: Tensor, draws: Tensor, confidence: float = 0.95, n_samples: int | None = None,
-               jackknife: Tensor | None = None) -> RidgeTest:
+@numpy_io("curve", "draws", "jackknife")
+def ridge_test(curve, draws, confidence: float = 0.95, n_samples: int | None = None,
+               jackknife=None) -> RidgeTest:
     """Peak, percentile interval of the argmax layer and max-statistic drop test of one curve.
 
     curve: (L+1,) full-sample values; draws: (B, L+1) bootstrap values of the same layers;
@@ -317,6 +322,9 @@ def ridge_test(curve: Tensor, draws: Tensor, confidence: float = 0.95, n_samples
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    curve, draws = as_tensor(curve, "curve"), as_tensor(draws, "draws")
+    if jackknife is not None:
+        jackknife = as_tensor(jackknife, "jackknife")
     if curve.ndim != 1 or draws.ndim != 2 or draws.shape[1] != curve.shape[0] or curve.shape[0] < 2:
         raise ValueError(
             f"need curve (L+1,) and draws (B, L+1) with L >= 1; got {tuple(curve.shape)} and {tuple(draws.shape)}"
@@ -393,6 +401,7 @@ def _sub_seeds(seed: int) -> tuple[int, int]:
     return int(a), int(b) & 0x3FFFFFFF  # room for "+ b" per draw
 
 
+@numpy_io("kx", "ky")
 def ridge_statistics_from_grams(
     kx,
     ky,
@@ -452,6 +461,7 @@ def ridge_statistics_from_grams(
     )
 
 
+@numpy_io("x", "y")
 def ridge_statistics(
     x,
     y,
@@ -515,6 +525,7 @@ def _pick(stats: RidgeStatistics, curve: str) -> RidgeTest:
     raise ValueError(f"curve must be 'raw' or 'corrected'; got {curve!r}")
 
 
+@numpy_io("x", "y")
 def bandwidth_check(
     x, y, *, sigmas: Sequence[float | str] = (1.0, "median"), **options
 ) -> BandwidthCheck:

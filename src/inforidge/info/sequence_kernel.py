@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_finite
+from ._validate import as_tensor, check_finite, numpy_io
 from .kernels import _power_of_two_scale, gram_matrix, l2_normalize, median_bandwidth
 
 DEFAULT_MAX_ELEMENTS = 1 << 24  # 16 M entries of the token Gram per chunk (128 MiB in float64)
@@ -54,6 +54,7 @@ def _check_inputs(embeddings, mask) -> tuple[Tensor, Tensor]:
     return emb, mask
 
 
+@numpy_io("embeddings", "mask")
 def sequence_gram(
     embeddings,
     mask,
@@ -157,9 +158,12 @@ def mean_embedding_gram(embeddings, mask, kernel: str = "gaussian", **kernel_kw)
     return 0.5 * (out + out.T)
 
 
-def check_positive_semidefinite(k: Tensor, name: str = "K", tol: float = 1e-8) -> float:
-    """Raise ValueError unless min eigenvalue >= -tol * max(|eigenvalue|, 1e-300); return the min."""
-    lam = torch.linalg.eigvalsh(k.to(torch.float64))
+@numpy_io("k")
+def check_positive_semidefinite(k, name: str = "K", tol: float = 1e-8) -> float:
+    """Raise ValueError unless min eigenvalue >= -tol * max(|eigenvalue|, 1e-300); return the min.
+
+    k: (N, N) symmetric matrix (tensor or numpy). Returns a Python float either way."""
+    lam = torch.linalg.eigvalsh(as_tensor(k, name, torch.float64))
     lo, hi = float(lam[0]), float(lam.abs().max())
     if lo < -tol * max(hi, 1e-300):
         raise ValueError(

@@ -41,7 +41,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ._validate import as_tensor, check_alpha, check_base, check_pair, check_samples
+from ._validate import (
+    as_tensor,
+    check_alpha,
+    check_base,
+    check_pair,
+    check_samples,
+    numpy_io,
+)
 from .entropy import InformationEstimate, estimate_information, permutations
 from .kernels import l2_normalize
 
@@ -269,6 +276,7 @@ def _check_common(kernel: str, n_probes: int, lanczos_steps: int, deflation: int
         raise ValueError(f"deflation must be >= 0; got {deflation}")
 
 
+@numpy_io("x")
 def stochastic_entropy(
     x,
     alpha: float = 1.0,
@@ -314,6 +322,7 @@ def stochastic_entropy(
     return StochasticEntropy(h, h_se, alpha, base, xs.shape[1], n_probes, lanczos_steps)
 
 
+@numpy_io("x", "y")
 def stochastic_joint_entropy(x, y, alpha: float = 1.0, base: float = 2.0, *, sigma: float = 1.0,
                              normalize: bool = True, **kw) -> StochasticEntropy:
     """Matrix-free S_alpha((Kx o Ky) / tr): the Gaussian entropy of the rows [x_i, y_i].
@@ -332,6 +341,7 @@ def stochastic_joint_entropy(x, y, alpha: float = 1.0, base: float = 2.0, *, sig
     return stochastic_entropy(torch.cat([x, y], -1), alpha, base, sigma=sigma, normalize=False, **kw)
 
 
+@numpy_io("x", "y", "groups")
 def stochastic_information(
     x,
     y,
@@ -420,6 +430,7 @@ def choose_estimator(n: int, estimator: str = "auto", exact_max_n: int = EXACT_M
     return estimator
 
 
+@numpy_io("x", "y", "groups")
 def information(
     x,
     y,
