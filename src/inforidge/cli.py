@@ -300,7 +300,7 @@ def analyze_cmd(
     set_: list[str] = typer.Option([], "--set", help="With --from-states: estimator settings, e.g. "
                                    "tracking.measure.sigma=median, tracking.measure.kernel=laplacian, "
                                    "tracking.measure.alpha=2, tracking.measure.n_permutations=100, "
-                                   "tracking.ridge_bootstrap=500."),
+                                   "tracking.measure.estimator=stochastic, tracking.ridge_bootstrap=500."),
     out: Path | None = typer.Option(None, help="With --from-states: output folder (default <run>/from-states)."),
     figure_format: FigureFormatOpt = None, dpi: DpiOpt = None, figure_style: FigureStyleOpt = None,
 ) -> None:

@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 
+import inforidge.info.stochastic as stochastic
 from inforidge.info import (
     estimate_information,
     gram_matrix,
@@ -20,6 +21,8 @@ from inforidge.info import (
     l2_normalize,
     matrix_entropy,
 )
+from inforidge.info.entropy import permutations
+from inforidge.info.kernels import median_bandwidth
 from inforidge.info.stochastic import (
     EXACT_MAX_N,
     _GaussianSweep,
@@ -214,8 +217,10 @@ def test_clear_errors():
     x, y = _data(n=50)
     with pytest.raises(ValueError, match="gaussian"):
         stochastic_entropy(x, kernel="laplacian")
-    with pytest.raises(ValueError, match="median_bandwidth"):
-        stochastic_entropy(x, sigma="median")
+    with pytest.raises(ValueError, match="'median'"):
+        stochastic_entropy(x, sigma="mean")
+    with pytest.raises(ValueError, match="numeric sigma"):
+        stochastic_joint_entropy(x, y, sigma="median")
     with pytest.raises(ValueError, match="n_probes"):
         stochastic_entropy(x, n_probes=1)
     with pytest.raises(ValueError, match="N=49"):
@@ -230,3 +235,64 @@ def test_float32_products_cost_far_less_than_the_probe_error():
     f64 = stochastic_information(x, y, seed=3, dtype=torch.float64)
     assert abs(float(f32.mi) - float(f64.mi)) < 0.15 * float(f64.mi_se)  # measured: 0.05
     assert abs(float(f32.joint) - float(f64.joint)) < 0.15 * float(f64.joint_se)
+
+
+def test_median_sigma_is_the_exact_estimators_per_layer_and_for_y():
+    # each layer and y get their own median bandwidth, as gram_matrix(sigma="median") gives them
+    x, y = _data(n=200, seed=2)
+    xs = torch.stack([x, 3 * x + torch.randn_like(x)])
+    exact = estimate_information(xs, y, sigma="median", n_permutations=3, seed=1)
+    st = stochastic_information(xs, y, sigma="median", n_permutations=3, seed=1, deflation=16)
+    for est, se, ref in ((st.entropy_x, st.entropy_x_se, exact.entropy_x), (st.mi, st.mi_se, exact.mi),
+                         (st.null, st.null_se, exact.null)):
+        for e_, s_, r_ in zip(est.flatten().tolist(), se.flatten().tolist(), ref.flatten().tolist(), strict=True):
+            assert _close(e_, s_, r_, rel=5e-3), (e_, s_, r_)
+    h = stochastic_entropy(xs[1], sigma="median", deflation=16)
+    h_ref = float(matrix_entropy(gram_matrix(xs[1], sigma="median")))
+    assert _close(float(h.value), float(h.se), h_ref)
+
+
+def test_median_sigma_above_the_row_cap_comes_from_a_seeded_subsample(monkeypatch):
+    x, _ = _data(n=300, seed=3)
+    monkeypatch.setattr(stochastic, "MEDIAN_MAX_ROWS", 100)
+    unit = l2_normalize(x)
+    got = stochastic._median_sigma(unit, seed=4)
+    assert got == stochastic._median_sigma(unit, seed=4) != stochastic._median_sigma(unit, seed=5)
+    full = float(median_bandwidth(unit, normalize=False))
+    assert abs(got - full) < 0.03 * full
+
+
+def test_grouped_null_uses_the_same_stratified_permutations_as_the_exact_estimator():
+    x, y = _data(n=160, seed=5)
+    groups = torch.arange(160) % 4
+    kw = dict(n_permutations=4, seed=2, groups=groups)
+    exact = estimate_information(x, y, **kw)
+    st = stochastic_information(x, y, deflation=16, **kw)
+    plain = estimate_information(x, y, n_permutations=4, seed=2)
+    for i in range(4):
+        assert _close(float(st.null[i]), float(st.null_se[i]), float(exact.null[i]), rel=5e-3)
+    # the check can fail: the grouped permutations are not the plain ones
+    assert not torch.equal(permutations(160, 4, 2, groups=groups), permutations(160, 4, 2))
+    assert not torch.allclose(exact.null, plain.null)
+
+
+def test_standard_errors_of_the_null_mean_and_the_corrected_value():
+    x, y = _data(n=120, seed=6)
+    st = stochastic_information(x, y, n_permutations=3, seed=0, deflation=8, n_probes=16)
+    p = 3
+    jn = st.joint_null_se.square().sum(0) / p**2
+    want = (st.entropy_x_se.square() + st.entropy_y_se.square() + jn).sqrt()
+    torch.testing.assert_close(st.null_mean_se, want)
+    # S(X) and S(Y) cancel in mi - null mean: only the joints' errors remain
+    torch.testing.assert_close(st.corrected_se, (st.joint_se.square() + jn).sqrt())
+    assert float(st.corrected_se) < float(st.mi_se) + float(st.null_mean_se)
+    # joint_null_se is what null_se was built from
+    torch.testing.assert_close(st.null_se.square(),
+                               st.entropy_x_se.square() + st.entropy_y_se.square() + st.joint_null_se.square())
+    none = stochastic_information(x, y, n_permutations=0, deflation=8, n_probes=16)
+    assert torch.isnan(none.corrected_se) and torch.isnan(none.null_mean_se)
+
+
+def test_auto_reads_the_threshold_at_call_time(monkeypatch):
+    monkeypatch.setattr(stochastic, "EXACT_MAX_N", 10)
+    assert choose_estimator(11) == "stochastic" and choose_estimator(10) == "exact"

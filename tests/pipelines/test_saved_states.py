@@ -77,6 +77,21 @@ def test_from_states_with_other_settings_and_guards(saved_run, tmp_path):
     assert other.exit_code == 2 and "other settings" in other.output
 
 
+def test_from_states_can_switch_to_the_stochastic_estimator(saved_run, tmp_path):
+    table, report = analyze_from_states(saved_run, ["tracking.measure.estimator=stochastic",
+                                                    "tracking.measure.n_probes=16"], tmp_path / "stoch")
+    f = table.frame
+    info = f[f["metric"].str.startswith(("predictive_information", "incremental_gain", "robustness_"))]
+    assert set(info["estimator"]) == {"stochastic"} and info["metric"].str.endswith("_se").any()
+    assert f.loc[f["metric"] == "early_exit_accuracy", "estimator"].isna().all()
+    # N = 24 <= deflation (128): the top-of-spectrum block covers everything, only quadrature error is left
+    base = pd.read_parquet(saved_run / "results.parquet")
+    assert set(base.loc[base["metric"] == "predictive_information", "estimator"]) == {"exact"}
+    pick = lambda d: d[d["metric"] == "predictive_information"].set_index(KEYS)["value"].sort_index()  # noqa: E731
+    np.testing.assert_allclose(pick(f).to_numpy(), pick(base).to_numpy(), atol=1e-4)
+    assert "estimator=stochastic: the information is stochastic" in report.read_text()
+
+
 def test_a_run_without_saved_states_says_how(tmp_path, tiny_overrides):
     run(load_config(None, tiny_overrides(tmp_path, "plain", **{"training.max_steps": 2, "tracking.steps": "[0]",
                                                                  "tracking.ridge_bootstrap": 0})), progress=False)

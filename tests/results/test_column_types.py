@@ -47,7 +47,8 @@ def test_written_and_read_tables_have_one_type_per_column(tmp_path):
         assert str(frame[c].dtype) == "Int64", c
     for c in FLOAT_COLUMNS:
         assert frame[c].dtype == "float64", c
-    for c in [c for c in CATEGORY_COLUMNS if c in COLUMNS]:
+    assert set(INTEGER_COLUMNS + FLOAT_COLUMNS + CATEGORY_COLUMNS) <= set(COLUMNS)
+    for c in CATEGORY_COLUMNS:
         assert isinstance(frame[c].dtype, pd.CategoricalDtype), c
     by_metric = frame.set_index(frame["metric"].astype(str))
     assert by_metric.loc["predictive_information", "sigma"] == 1.0

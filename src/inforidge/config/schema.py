@@ -20,6 +20,7 @@ from inforidge.config.settings import (
     LayerSuiteSettings,
     MeasureSettings,
     SequenceInfoSettings,
+    check_whole_target_estimator,
     check_whole_target_label,
 )
 
@@ -251,6 +252,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_whole_target_label(self.task.multi_token_target, self.tracking.measure.label_view)
+        check_whole_target_estimator(self.task.multi_token_target, self.tracking.measure.estimator)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -35,6 +35,13 @@ def bandwidth_columns(sigma: float | str | None, prefix: str = "sigma") -> dict:
     return {prefix: float(sigma), f"{prefix}_rule": "fixed"}
 
 
+# The information estimators of inforidge.info.information (inforidge.info.ESTIMATORS; a test
+# keeps the two lists equal): "exact" eigendecomposes N x N Grams, "stochastic" is matrix-free
+# (Gaussian kernel, labels given as features), "auto" is exact up to inforidge.info.EXACT_MAX_N.
+ESTIMATORS = ("auto", "exact", "stochastic")
+STOCHASTIC = "stochastic"
+
+
 def check_estimator(*, alpha=None, base=None, sigmas: dict | None = None, n_permutations=None,
                     kernel=None) -> None:
     """Estimator settings checked when a config is built, so a bad value stops a command before
@@ -53,6 +60,23 @@ def check_estimator(*, alpha=None, base=None, sigmas: dict | None = None, n_perm
         raise ValueError(f"n_permutations must be >= 0 (0 = no permutation null); got {n_permutations}")
     if kernel is not None and kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
+
+
+def check_information_estimator(estimator: str, kernel: str | None = None, *, n_probes=None, lanczos_steps=None,
+                                deflation=None) -> None:
+    """The estimator choice and the stochastic estimator's knobs, checked when a config is built.
+    ``stochastic`` builds Gaussian Gram blocks from the features, so any other kernel is an error."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
+    if estimator == STOCHASTIC and kernel is not None and kernel != "gaussian":
+        raise ValueError(
+            f"estimator=stochastic works with the Gaussian kernel only (it builds Gaussian Gram blocks from the "
+            f"features), but kernel={kernel!r}; set estimator=auto (exact for this kernel) or estimator=exact, "
+            "or kernel=gaussian")
+    for name, value, low in (("n_probes", n_probes, 2), ("lanczos_steps", lanczos_steps, 1),
+                             ("deflation", deflation, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"{name} (of the stochastic estimator) must be an integer >= {low}; got {value!r}")
 
 
 def check_batch_size(value) -> None:
@@ -226,6 +250,18 @@ class MeasureSettings:
     batch_size: int | Literal["auto"] = 64
     """Forward-pass batch size during extraction, or "auto": the largest that fits, halved on
     out-of-memory from 256 (the size found is logged and recorded in env.json)."""
+    estimator: str = "auto"
+    """Information estimator: "exact" (eigendecomposition of the N x N Grams), "stochastic"
+    (matrix-free Lanczos quadrature + Hutch++ with standard errors in ``<metric>_se`` rows;
+    Gaussian kernel, not with multi_token_target=whole) or "auto": exact for n_samples up to
+    4096 (inforidge.info.EXACT_MAX_N), stochastic above where it applies, else exact. The
+    ``estimator`` column of each row says which made it."""
+    n_probes: int = 128
+    """Stochastic estimator: Rademacher probes per trace (standard error ~ 1/sqrt(n_probes))."""
+    lanczos_steps: int = 20
+    """Stochastic estimator: Lanczos steps (quadrature nodes) per probe."""
+    deflation: int = 128
+    """Stochastic estimator: top directions of each spectrum handled without probe noise (Hutch++)."""
 
     def __post_init__(self) -> None:
         if self.n_samples < 2:
@@ -239,7 +275,13 @@ class MeasureSettings:
             raise ValueError(f"final_norm_views must be a non-empty subset of {FINAL_NORM_VIEWS}; got {self.final_norm_views}")
         check_estimator(alpha=self.alpha, base=self.base, n_permutations=self.n_permutations, kernel=self.kernel,
                         sigmas={"sigma": self.sigma})
+        check_information_estimator(self.estimator, self.kernel, n_probes=self.n_probes,
+                                    lanczos_steps=self.lanczos_steps, deflation=self.deflation)
         check_batch_size(self.batch_size)
+
+    def stochastic_kw(self) -> dict:
+        """The stochastic estimator's knobs (keyword arguments of stochastic_information)."""
+        return {"n_probes": self.n_probes, "lanczos_steps": self.lanczos_steps, "deflation": self.deflation}
 
     def row_settings(self) -> dict:
         return {
@@ -277,6 +319,18 @@ def check_whole_target_label(multi_token_target: str, label_view: str) -> None:
         raise ValueError(
             f"task.multi_token_target=whole measures the information against the whole target's token embeddings, "
             f"but tracking.measure.label_view={label_view!r}; set tracking.measure.label_view=token_embedding"
+        )
+
+
+def check_whole_target_estimator(multi_token_target: str, estimator: str) -> None:
+    """``whole`` labels a sample by a sequence-kernel Gram over its target's token embeddings, a
+    Gram with no feature rows behind it: the stochastic estimator (which builds Gaussian blocks
+    from features) cannot use it; ``auto`` falls back to the exact estimator there."""
+    if multi_token_target == WHOLE and estimator == STOCHASTIC:
+        raise ValueError(
+            "tracking.measure.estimator=stochastic needs labels given as features, but task.multi_token_target=whole "
+            "compares whole targets by the sequence kernel (a Gram only); set tracking.measure.estimator=auto "
+            "(exact there) or exact"
         )
 
 

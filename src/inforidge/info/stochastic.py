@@ -17,7 +17,8 @@ in blocks of rows from the features and never stored:
   |yi-yj|^2) / (2 sigma^2)), the Gaussian Gram of the concatenated rows [xi, yi] (each part
   L2-normalised on its own, the concatenation not re-normalised). So the joint operator is
   matrix-free too; its row blocks are the product of the x and y blocks, which the sweep
-  computes anyway.
+  computes anyway. With a sigma per part (sigma="median": each layer's and y's own median
+  bandwidth, as gram_matrix) each part is scaled by its own 1 / sigma before concatenating.
 
 All operators (every layer, y, every joint and every permuted joint) advance one Lanczos
 step per sweep over the row blocks; y's block is formed once per sweep for all layers.
@@ -48,9 +49,10 @@ from ._validate import (
     check_pair,
     check_samples,
     numpy_io,
+    on_tensors,
 )
 from .entropy import InformationEstimate, estimate_information, permutations
-from .kernels import l2_normalize
+from .kernels import l2_normalize, median_bandwidth
 
 Estimator = Literal["auto", "exact", "stochastic"]
 ESTIMATORS: tuple[str, ...] = ("auto", "exact", "stochastic")
@@ -61,6 +63,10 @@ ESTIMATORS: tuple[str, ...] = ("auto", "exact", "stochastic")
 # (512 MB each: 12.9 GB for a 24-layer stack), and from there exact time grows as N^3 and
 # memory as N^2, the stochastic as N^2 and N.
 EXACT_MAX_N = 4096
+# sigma="median": the median pairwise distance of at most this many rows (a seeded subsample
+# above it; ~2 M distances, whose median moves by well under 1 % between subsamples). Up to this
+# N it is gram_matrix's median exactly.
+MEDIAN_MAX_ROWS = 2048
 _DEFAULT_BLOCK_BYTES = 256 * 2**20  # kernel blocks held at once during a sweep
 
 
@@ -83,7 +89,9 @@ class StochasticInformationEstimate(InformationEstimate):
     """InformationEstimate from the matrix-free estimator, with the probes' standard errors.
 
     Shapes as InformationEstimate: mi_se, entropy_x_se, joint_se (L,); entropy_y_se ();
-    null_se (P, L). mi_se combines the three entropies' errors (independent probes).
+    null_se, joint_null_se (P, L). mi_se combines the three entropies' errors (every operator
+    has its own probes, so the errors are independent); null_se likewise for each null draw,
+    whose S(X) and S(Y) are those of mi; joint_null_se is the error of each permuted joint alone.
     """
 
     mi_se: Tensor | None = None
@@ -91,8 +99,31 @@ class StochasticInformationEstimate(InformationEstimate):
     entropy_y_se: Tensor | None = None
     joint_se: Tensor | None = None
     null_se: Tensor | None = None
+    joint_null_se: Tensor | None = None
     n_probes: int = 0
     lanczos_steps: int = 0
+
+    def _joint_null_mean_var(self) -> Tensor:
+        """Variance of the mean of the P permuted joints (independent probes): sum se^2 / P^2."""
+        p = self.joint_null_se.shape[0]
+        return self.joint_null_se.square().sum(0) / p**2
+
+    @property
+    @on_tensors
+    def null_mean_se(self) -> Tensor:
+        """Standard error of null_mean = S(X) + S(Y) - mean_p S_joint,p (NaN without permutations)."""
+        if self.null.shape[0] == 0:
+            return torch.full_like(self.mi, float("nan"))
+        return (self.entropy_x_se.square() + self.entropy_y_se.square() + self._joint_null_mean_var()).sqrt()
+
+    @property
+    @on_tensors
+    def corrected_se(self) -> Tensor:
+        """Standard error of corrected = mean_p S_joint,p - S_joint: S(X) and S(Y) cancel, so only
+        the joints' errors count (NaN without permutations)."""
+        if self.null.shape[0] == 0:
+            return torch.full_like(self.mi, float("nan"))
+        return (self.joint_se.square() + self._joint_null_mean_var()).sqrt()
 
 
 class _GaussianSweep:
@@ -243,23 +274,34 @@ def _entropy_of_trace(t: Tensor, se: Tensor, alpha: float, base: float) -> tuple
     return torch.log(t) / ((1.0 - alpha) * log_b), se / (t * abs(1.0 - alpha) * log_b)
 
 
-def _prepare(x: Tensor, sigma: float, dtype: torch.dtype, normalize: bool) -> Tensor:
-    """Rows L2-normalised (as gram_matrix does) and scaled by 1 / (sigma sqrt 2)."""
-    if isinstance(sigma, str) or isinstance(sigma, Tensor) and sigma.numel() != 1:
-        raise ValueError(
-            f"the stochastic estimator takes one numeric sigma; got {sigma!r}. For the median "
-            "heuristic compute median_bandwidth() on a subsample and pass the number"
-        )
-    sigma = float(sigma)
-    if not math.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be a positive finite number; got {sigma}")
-    scale = 1.0 / (sigma * math.sqrt(2.0))
+def _median_sigma(x: Tensor, seed: int) -> float:
+    """gram_matrix's median bandwidth of the (already normalised) rows x (N, D): exactly that
+    for N <= MEDIAN_MAX_ROWS, else that of MEDIAN_MAX_ROWS rows drawn with ``seed``."""
+    n = x.shape[0]
+    if n > MEDIAN_MAX_ROWS:
+        rows = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[:MEDIAN_MAX_ROWS]
+        x = x[rows.to(x.device)]
+    return float(median_bandwidth(x, normalize=False))
+
+
+def _prepare(x: Tensor, sigma: float | str, dtype: torch.dtype, normalize: bool, seed: int = 0) -> Tensor:
+    """Rows L2-normalised (as gram_matrix does) and scaled by 1 / (sigma sqrt 2); sigma
+    "median": each layer's own median bandwidth (:func:`_median_sigma`), as gram_matrix."""
+    median = isinstance(sigma, str) and sigma == "median"
+    if not median and (isinstance(sigma, str) or isinstance(sigma, Tensor) and sigma.numel() != 1):
+        raise ValueError(f"the stochastic estimator takes one numeric sigma or 'median'; got {sigma!r}")
+    if not median:
+        sigma = float(sigma)
+        if not math.isfinite(sigma) or sigma <= 0:
+            raise ValueError(f"sigma must be a positive finite number; got {sigma}")
     if x.ndim == 3:  # one layer at a time: no float64 copy of the whole stack
-        return torch.stack([_prepare(layer, sigma, dtype, normalize) for layer in x])
+        return torch.stack([_prepare(layer, sigma, dtype, normalize, seed) for layer in x])
     x = x.to(torch.float64)
     if normalize:
         x = l2_normalize(x)
-    return (x * scale).to(dtype)
+    if median:
+        sigma = _median_sigma(x, seed)
+    return (x * (1.0 / (sigma * math.sqrt(2.0)))).to(dtype)
 
 
 def _check_common(kernel: str, n_probes: int, lanczos_steps: int, deflation: int) -> None:
@@ -282,7 +324,7 @@ def stochastic_entropy(
     alpha: float = 1.0,
     base: float = 2.0,
     *,
-    sigma: float = 1.0,
+    sigma: float | str = 1.0,
     kernel: str = "gaussian",
     normalize: bool = True,
     n_probes: int = 128,
@@ -296,7 +338,9 @@ def stochastic_entropy(
 
     Args:
         x: samples (N, D), or a stack (L, N, D) estimated side by side.
-        alpha, base, sigma, kernel, normalize: as :func:`matrix_entropy` of :func:`gram_matrix`.
+        alpha, base, sigma, kernel, normalize: as :func:`matrix_entropy` of :func:`gram_matrix`;
+            sigma "median" is gram_matrix's median bandwidth (per layer of a stack), from a
+            seeded subsample of MEDIAN_MAX_ROWS rows when N is larger.
         n_probes: Rademacher probes of the residual trace (error ~ 1 / sqrt(n_probes)).
         lanczos_steps: Lanczos steps per probe (quadrature nodes).
         deflation: k, the top-of-spectrum block Q handled without probe noise (Hutch++).
@@ -312,7 +356,7 @@ def stochastic_entropy(
     x = as_tensor(x, "x")
     check_samples(x, "x", max_dim=3)
     single = x.ndim == 2
-    xs = _prepare(x if not single else x[None], sigma, dtype, normalize)
+    xs = _prepare(x if not single else x[None], sigma, dtype, normalize, seed)
     sweep = _GaussianSweep(xs, None, torch.empty(0, xs.shape[1], dtype=torch.long), block_size)
     gen = torch.Generator().manual_seed(int(seed))
     t, se = _trace_f(sweep, alpha, n_probes, deflation, lanczos_steps, gen)
@@ -328,8 +372,11 @@ def stochastic_joint_entropy(x, y, alpha: float = 1.0, base: float = 2.0, *, sig
     """Matrix-free S_alpha((Kx o Ky) / tr): the Gaussian entropy of the rows [x_i, y_i].
 
     x: (N, D), y: (N, E); each part is normalised on its own (as for joint_entropy of the two
-    Grams), then concatenated and NOT re-normalised; other arguments as stochastic_entropy.
+    Grams), then concatenated and NOT re-normalised; other arguments as stochastic_entropy
+    (one numeric sigma: the median of the concatenated rows is not that of either Gram).
     """
+    if isinstance(sigma, str):
+        raise ValueError(f"stochastic_joint_entropy takes one numeric sigma; got {sigma!r}")
     x, y = as_tensor(x, "x"), as_tensor(y, "y")
     check_samples(x, "x", max_dim=2)
     check_samples(y, "y", max_dim=2)
@@ -348,7 +395,7 @@ def stochastic_information(
     *,
     alpha: float = 1.0,
     base: float = 2.0,
-    sigma: float = 1.0,
+    sigma: float | str = 1.0,
     kernel: str = "gaussian",
     normalize: bool = True,
     n_permutations: int = 0,
@@ -366,7 +413,11 @@ def stochastic_information(
     Args:
         x: (N, D) or a stack of layers (L, N, D); y: (N, E).
         n_permutations, seed, groups: the null as in :func:`estimate_information` (the same
-            seed draws the same permutations; probes are seeded from seed too).
+            seed draws the same permutations, within the groups' labels when given; probes
+            are seeded from seed too).
+        sigma: a number, or "median": x's layers and y each get their own median bandwidth,
+            as in estimate_information (Kx o Ky stays the Gram of the rows [x_i, y_i], each
+            part scaled by its own sigma).
         layer_chunk: layers per sweep (default all): bounds the Lanczos state, about
             4 * 8 bytes * (2 layer_chunk + 1) * N * (deflation + n_probes) without permutations,
             at the cost of rebuilding y's kernel blocks once per chunk. The numbers depend on
@@ -384,8 +435,8 @@ def stochastic_information(
         raise ValueError(f"n_permutations must be >= 0; got {n_permutations}")
     x, y = check_pair(x, y)
     single = x.ndim == 2
-    xs = _prepare(x[None] if single else x, sigma, dtype, normalize)
-    ys = _prepare(y, sigma, dtype, normalize)
+    xs = _prepare(x[None] if single else x, sigma, dtype, normalize, seed)
+    ys = _prepare(y, sigma, dtype, normalize, seed)
     n, L = xs.shape[1], xs.shape[0]
     perms = permutations(n, n_permutations, seed, groups=groups).to(xs.device)
     chunk = L if layer_chunk is None else int(layer_chunk)
@@ -417,16 +468,18 @@ def stochastic_information(
     return StochasticInformationEstimate(
         mi=mi, null=null, entropy_x=hx, entropy_y=hy, joint=hj[0], alpha=alpha, base=base,
         n_samples=n, estimator="slq", mi_se=mi_se, entropy_x_se=sx, entropy_y_se=sy,
-        joint_se=sj[0], null_se=null_se, n_probes=n_probes, lanczos_steps=lanczos_steps,
+        joint_se=sj[0], null_se=null_se, joint_null_se=sj[1:], n_probes=n_probes,
+        lanczos_steps=lanczos_steps,
     )
 
 
-def choose_estimator(n: int, estimator: str = "auto", exact_max_n: int = EXACT_MAX_N) -> str:
-    """'exact' or 'stochastic' for N samples: auto is exact up to exact_max_n."""
+def choose_estimator(n: int, estimator: str = "auto", exact_max_n: int | None = None) -> str:
+    """'exact' or 'stochastic' for N samples: auto is exact up to exact_max_n (default: this
+    module's EXACT_MAX_N, read at call time)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
     if estimator == "auto":
-        return "exact" if n <= exact_max_n else "stochastic"
+        return "exact" if n <= (EXACT_MAX_N if exact_max_n is None else exact_max_n) else "stochastic"
     return estimator
 
 
@@ -436,14 +489,14 @@ def information(
     y,
     *,
     estimator: str = "auto",
-    exact_max_n: int = EXACT_MAX_N,
+    exact_max_n: int | None = None,
     alpha: float = 1.0,
     base: float = 2.0,
     kernel: str = "gaussian",
     n_permutations: int = 20,
     seed: int = 0,
     groups=None,
-    sigma: float = 1.0,
+    sigma: float | str = 1.0,
     normalize: bool = True,
     **stochastic_kw,
 ) -> InformationEstimate:
@@ -451,7 +504,7 @@ def information(
 
     estimator: "exact" (:func:`estimate_information`), "stochastic"
     (:func:`stochastic_information`; Gaussian kernel only) or "auto": exact for
-    N <= exact_max_n, else stochastic. The result's ``estimator`` field records the choice.
+    N <= exact_max_n (default EXACT_MAX_N), else stochastic. The result's ``estimator`` field records the choice.
     x: (N, D) or (L, N, D); y: (N, E). ``stochastic_kw``: n_probes, lanczos_steps,
     deflation, block_size, dtype.
     """

@@ -4,7 +4,8 @@ Data flow: evaluation records -> fixed seeded subsamples (drawn once, kept as
 :attr:`Evaluator.record_indices`) -> :meth:`Evaluator.extract`: one extraction pass over their
 union -> :meth:`Evaluator.rows`: estimators per seed -> tidy rows (:mod:`inforidge.measure.rows`).
 Analyses of the same model state call :meth:`~Evaluator.extract` once and build every set of
-rows from those states.
+rows from those states. The information is estimated exactly or matrix-free
+(``MeasureSettings.estimator``, :meth:`Evaluator.estimator_for`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,24 @@ import torch
 from transformers import PreTrainedModel
 
 from inforidge.config.settings import (
+    STOCHASTIC,
     WHOLE,
     MeasureSettings,
     bandwidth_columns,
+    check_information_estimator,
+    check_whole_target_estimator,
     check_whole_target_label,
 )
 from inforidge.extract.batching import BatchSizer
 from inforidge.extract.generated import target_embeddings
 from inforidge.extract.last_position import LayerStates, extract_batched
-from inforidge.info import estimate_information, gram_matrix, information_from_grams
+from inforidge.info import (
+    choose_estimator,
+    estimate_information,
+    gram_matrix,
+    information_from_grams,
+    stochastic_information,
+)
 from inforidge.info.sequence_kernel import mean_embedding_gram
 from inforidge.measure.rows import (
     EARLY_EXIT_ACCURACY,
@@ -176,6 +186,7 @@ class Evaluator:
     'father' and 'father-in-law', both count as right when it is predicted).
     ``allow_unknown_tokens``: measure prompts that are mostly the tokenizer's unknown token
     (otherwise an error above 50 %, a warning above 5 %; see :func:`check_unknown_tokens`).
+    The information rows use the estimator of :meth:`estimator_for`.
     """
 
     def __init__(self, tokenizer, eval_splits: dict[str, list[dict]], settings: MeasureSettings | None = None,
@@ -184,6 +195,7 @@ class Evaluator:
         self.settings = settings or MeasureSettings()
         self.batches = BatchSizer(self.settings.batch_size)  # "auto" remembers the size it found
         check_whole_target_label(multi_token_target, self.settings.label_view)
+        check_whole_target_estimator(multi_token_target, self.settings.estimator)
         self.whole = multi_token_target == WHOLE
         self.records: dict[str, list[dict]] = {}
         self.record_indices: dict[str, dict[int, np.ndarray]] = {}
@@ -283,6 +295,24 @@ class Evaluator:
         rows = self.information_rows(states, step, st)
         return rows + self._accuracy_all(states, self._base(step, st), st)
 
+    def estimator_for(self, settings: MeasureSettings | None = None) -> str:
+        """"exact" or "stochastic": the estimator of the information rows under ``settings``.
+
+        ``auto`` is exact up to N = n_samples <= inforidge.info.EXACT_MAX_N and stochastic above,
+        where the stochastic estimator applies: a Gaussian kernel and labels given as features
+        (not the sequence-kernel Gram of multi_token_target=whole); elsewhere it stays exact.
+        An explicit ``stochastic`` where it does not apply is an error (the configs refuse it
+        when they are built)."""
+        st = settings or self.settings
+        check_information_estimator(st.estimator, st.kernel)
+        check_whole_target_estimator(WHOLE if self.whole else "", st.estimator)
+        choice = choose_estimator(st.n_samples, st.estimator)
+        if choice == STOCHASTIC and (st.kernel != "gaussian" or self.whole):
+            log.info("estimator=auto, N=%d: exact, as the stochastic estimator needs the Gaussian kernel and feature "
+                     "labels (kernel=%s%s)", st.n_samples, st.kernel, ", whole targets" if self.whole else "")
+            return "exact"
+        return choice
+
     def _base(self, step: int, st: MeasureSettings) -> dict:
         return {"step": int(step), "n_samples": st.n_samples, **st.row_settings()}
 
@@ -293,6 +323,7 @@ class Evaluator:
         entropies, gains or accuracies; the kernel ablation)."""
         st = settings or self.settings
         base = self._base(step, st)
+        stochastic = self.estimator_for(st) == STOCHASTIC
         rows: list[dict] = []
         # the robustness bandwidth: Gaussian kernel only, not in the kernel ablation, not twice
         robust = st.robustness_sigma
@@ -321,7 +352,12 @@ class Evaluator:
                 if groups is not None:
                     _warn_if_weak(groups, split, seed)
                 for metric, (x, index, first_layer) in stacks.items():
-                    if ky is None:
+                    if stochastic:  # the same permutations (seed, groups) as the exact path draws
+                        est = stochastic_information(
+                            x[:, idx], y, alpha=st.alpha, base=st.base, sigma=st.sigma,
+                            n_permutations=st.n_permutations, seed=seed, groups=groups, **st.stochastic_kw(),
+                        )
+                    elif ky is None:
                         est = estimate_information(
                             x[:, idx], y, alpha=st.alpha, base=st.base, kernel=st.kernel,
                             n_permutations=st.n_permutations, seed=seed, groups=groups, **st.kernel_kw(),
@@ -342,7 +378,12 @@ class Evaluator:
                     rows += new
                     if metric == PREDICTIVE_INFORMATION and robust is not None:
                         # same states, same permutations (same seed and groups), other bandwidth
-                        if ky is None:
+                        if stochastic:
+                            est = stochastic_information(
+                                x[:, idx], y, alpha=st.alpha, base=st.base, sigma=robust,
+                                n_permutations=st.n_permutations, seed=seed, groups=groups, **st.stochastic_kw(),
+                            )
+                        elif ky is None:
                             est = estimate_information(
                                 x[:, idx], y, alpha=st.alpha, base=st.base, kernel="gaussian",
                                 n_permutations=st.n_permutations, seed=seed, groups=groups, sigma=robust,

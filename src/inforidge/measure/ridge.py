@@ -1,5 +1,8 @@
 """Rows of the bootstrap ridge statistics and of the kernel ablation, measured on an
 Evaluator's subsamples and extracted states.
+
+The ridge bootstrap resamples rows and columns of the N x N Grams (:mod:`inforidge.info.ridge`),
+so it is always exact (``estimator`` = exact), whatever ``MeasureSettings.estimator`` says.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def ridge_rows(evaluator: Evaluator, states: dict, step: int, *, n_boot: int, co
                                              alpha=st.alpha, base=st.base)
             common = {"step": int(step), "split": split, "seed": seed, "n_samples": int(len(idx)),
                       **st.row_settings(), **({} if sigma is None else bandwidth_columns(sigma)), "layer": WHOLE_CURVE,
+                      "estimator": "exact",
                       "ridge_n_boot": n_boot, "ridge_confidence": confidence, "ridge_draw_permutations": draws,
                       "ridge_level": level}
             for view, stats in by_view.items():
@@ -95,12 +99,14 @@ def kernel_ablation_rows(evaluator: Evaluator, states: dict, step: int,
                          kernels: Sequence[str] = ABLATION_KERNELS) -> list[dict]:
     """Predictive-information rows (``kernel_ablation_`` prefix) for each kernel other than the
     measurement's own, measured on ``states`` (from ``evaluator.extract``) and the Evaluator's
-    subsamples with settings that name that kernel."""
+    subsamples with settings that name that kernel (and the measurement's estimator where it
+    applies: the non-Gaussian kernels are measured exactly)."""
     rows = []
     for kernel in kernels:
         if kernel == evaluator.settings.kernel:
             continue
-        settings = replace(evaluator.settings, kernel=kernel)
+        estimator = evaluator.settings.estimator if kernel == "gaussian" else "exact"
+        settings = replace(evaluator.settings, kernel=kernel, estimator=estimator)
         rows += [{**r, "metric": STAGE_PREFIX["kernels"] + r["metric"]}
                  for r in evaluator.information_rows(states, step, settings, predictive_only=True)]
     return rows

@@ -16,6 +16,12 @@ sigma_rule, label_view, null, flag, estimator`` categoricals.
   content-vs-stopword rows, whose ``split`` names the token group).
 
 Layer 0 is the embedding output, layer l the output of block l.
+
+``estimator`` says which estimator produced an information row: "exact" (eigendecomposition
+of the N x N Grams) or "stochastic" (matrix-free, :mod:`inforidge.info.stochastic`); NA on
+rows that are no information estimate (accuracies, dominant dimensions, attention, ...). A
+stochastic estimate's standard errors are rows of their own, metric ``<metric>_se``
+(:data:`SE_SUFFIX`), in the same long format as ``<metric>_null_std``.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from torch import Tensor
 
 COLUMNS = [
     "step", "split", "metric", "layer", "value", "seed", "n_samples",
-    "alpha", "kernel", "sigma", "sigma_rule", "base", "final_norm", "label_view", "n_permutations", "null", "flag",
+    "alpha", "kernel", "sigma", "sigma_rule", "base", "final_norm", "label_view", "n_permutations", "null", "estimator",
+    "flag",
 ]
 
 
 # The columns that identify a row; a second row with the same key is a duplicate.
-KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "sigma_rule", "alpha"]
+KEY = ["step", "split", "metric", "layer", "seed", "final_norm", "label_view", "kernel", "sigma", "sigma_rule", "alpha",
+       "estimator"]
 
 WHOLE_CURVE = None
 """``layer`` of a row about no single layer (entropy of the labels, ridge statistics): NA in a
@@ -62,6 +70,16 @@ NULL_SUFFIXES = ("_null", "_null_std", "_corrected", "_p_value", "_z")
 ``m_null_std``, ``m_corrected`` (``m`` minus the null mean), ``m_p_value`` (one-sided
 permutation p-value of ``m``, (1 + #{null >= m}) / (1 + P); resolution 1 / (1 + P)) and
 ``m_z`` ((m - null mean) / null std)."""
+
+SE_SUFFIX = "_se"
+"""``<metric>_se``: the standard error of the row ``<metric>`` from the stochastic estimator's
+probes (Monte-Carlo error of the trace estimates only, not the Lanczos quadrature error and not
+the spread over subsamples), for ``m``, ``m_null``, ``m_corrected``, ``representation_entropy``
+and the label entropy; exact rows have none. ``m_corrected_se`` counts the joint entropies only
+(S(X) and S(Y) cancel in m minus the null mean)."""
+
+ESTIMATOR_COLUMN = {"exact": "exact", "slq": "stochastic"}
+"""``estimator`` column value of an InformationEstimate's ``estimator`` field."""
 
 DEGENERATE_GRAM = "degenerate_gram"
 DEGENERATE_GRAM_SHARE = 0.05
@@ -129,8 +147,13 @@ def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: s
     first_layer: layer number of the first position of each view (1 for incremental gains).
     entropy_x: add ``representation_entropy`` rows. entropy_y: the metric name of the
         label/target entropy row (layer :data:`WHOLE_CURVE`); None for none.
+
+    Every row gets ``estimator`` (:data:`ESTIMATOR_COLUMN`); a stochastic estimate (one with
+    ``mi_se``) adds the ``<name>_se`` rows of :data:`SE_SUFFIX`.
     """
     rows: list[dict] = []
+    common = {**common, "estimator": ESTIMATOR_COLUMN.get(getattr(estimate, "estimator", None))}
+    with_se = getattr(estimate, "mi_se", None) is not None
     for view, ix in index.items():
         series = {
             metric: estimate.mi, f"{metric}_null": estimate.null_mean,
@@ -139,6 +162,11 @@ def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: s
         }
         if entropy_x:
             series[REPRESENTATION_ENTROPY] = estimate.entropy_x
+        if with_se:
+            series |= {metric + SE_SUFFIX: estimate.mi_se, f"{metric}_null{SE_SUFFIX}": estimate.null_mean_se,
+                       f"{metric}_corrected{SE_SUFFIX}": estimate.corrected_se}
+            if entropy_x:
+                series[REPRESENTATION_ENTROPY + SE_SUFFIX] = estimate.entropy_x_se
         degenerate = degenerate_grams(estimate)[ix].tolist()
         for name, values in series.items():
             rows += [{**common, "final_norm": view, "metric": name, "layer": first_layer + layer, "value": float(v),
@@ -147,4 +175,7 @@ def estimate_rows(estimate, index: Mapping[str, object], common: dict, metric: s
         if entropy_y is not None:
             rows.append({**common, "final_norm": view, "metric": entropy_y, "layer": WHOLE_CURVE,
                          "value": float(estimate.entropy_y)})
+            if with_se:
+                rows.append({**common, "final_norm": view, "metric": entropy_y + SE_SUFFIX, "layer": WHOLE_CURVE,
+                             "value": float(estimate.entropy_y_se)})
     return rows

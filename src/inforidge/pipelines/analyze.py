@@ -266,7 +266,8 @@ def analyze_run(run_dir: str | Path, stages: Sequence[str] | None = None, *, pro
 # What --from-states may change: estimator settings only (the saved states fix the samples).
 FROM_STATES_KEYS = ("tracking.measure.alpha", "tracking.measure.base", "tracking.measure.kernel",
                     "tracking.measure.sigma", "tracking.measure.n_permutations", "tracking.measure.label_view",
-                    "tracking.measure.final_norm_views", "tracking.ridge_bootstrap")
+                    "tracking.measure.final_norm_views", "tracking.measure.estimator", "tracking.measure.n_probes",
+                    "tracking.measure.lanczos_steps", "tracking.measure.deflation", "tracking.ridge_bootstrap")
 
 
 def analyze_from_states(run_dir: str | Path, overrides: Sequence[str] = (), out_dir: str | Path | None = None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from inforidge.measure.rows import NULL_SUFFIXES, SE_SUFFIX
 from inforidge.report.markdown import format_number, format_p_value, markdown_table, split_name
 from inforidge.results.summaries import (
     KERNEL_PREFIX,
@@ -378,6 +379,29 @@ def null_sentence(df: pd.DataFrame) -> str:
     return "targets shuffled over all samples"
 
 
+def _metric_family(metric: str) -> str:
+    """A metric's family for the estimator sentence: its stage, or the metric without null suffixes."""
+    for prefix, name in (("ridge_", "the ridge bootstrap"), (KERNEL_PREFIX, "the kernel ablation")):
+        if metric.startswith(prefix):
+            return name
+    for suffix in (SE_SUFFIX, *NULL_SUFFIXES):
+        metric = metric.removesuffix(suffix)
+    return metric
+
+
+def estimator_sentence(df: pd.DataFrame, ms) -> str:
+    """The settings line's words on the estimator (the table's ``estimator`` column); "" when no
+    row is stochastic, i.e. every information estimate is exact (the default below N = 4096)."""
+    used = df["estimator"] if "estimator" in df else pd.Series([], dtype=object)
+    if not (used == "stochastic").any():
+        return ""
+    exact = sorted({_metric_family(str(m)) for m in df.loc[used == "exact", "metric"]})
+    return (f"; estimator={ms.estimator}: the information is stochastic (matrix-free Lanczos quadrature + Hutch++, "
+            f"{ms.n_probes} probes, {ms.lanczos_steps} Lanczos steps, top {ms.deflation} directions without probe noise; "
+            "the `*_se` rows hold the probes' standard errors)"
+            + (f", exact for {', '.join(exact)}" if exact else ""))
+
+
 def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Path],
                  extra_sections: Sequence[str] = ()) -> tuple[Path, dict]:
     """Write ``run_dir/report.md`` (atomically) from the table ``df`` and the run's ``config``;
@@ -400,7 +424,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
         f"- model: {model}; task: {config.task.name}; final checkpoint: step {final_step}",
         f"- measurement: matrix-based Rényi MI, α={ms.alpha}, {ms.kernel} kernel (σ={ms.sigma}), "
         f"rows L2-normalised, values in {units}; N={ms.n_samples} samples × {len(ms.seeds)} seeds "
-        f"{list(ms.seeds)}; permutation null with {ms.n_permutations} draws per subsample",
+        f"{list(ms.seeds)}; permutation null with {ms.n_permutations} draws per subsample{estimator_sentence(df, ms)}",
         f"- label embedding y: {ms.label_view}"
         f"{whole_target_note if config.task.multi_token_target == 'whole' else ''}; layers 0..{n_layers} (0 = embedding output); "
         "final-norm views: post (HF, last layer after the final norm) and pre (raw residual stream)",

@@ -51,7 +51,8 @@ COLUMN_MEANING = {
               "`_null`, `_null_std`, `_corrected`), `early_exit_accuracy`, "
               "`representation_entropy`, `label_entropy`, the analyses' `ridge_*`, "
               "`attention_*`, `residual_scale*`, `kernel_ablation_*`, and the Layer-by-Layer "
-              "metrics of `inforidge layers`.",
+              "metrics of `inforidge layers`. With the stochastic estimator, `<metric>_se` "
+              "rows hold the standard errors of its estimates.",
     "layer": "0 = embedding output, l = output of block l; NA for a number about no single "
              "layer (label entropy, ridge statistics).",
     "value": "The number (bits for information and entropies with base 2; a fraction for "
@@ -74,6 +75,10 @@ COLUMN_MEANING = {
     "null": "Which null: `permutation` (targets shuffled among all samples) or "
             "`permutation_within_length` (shuffled only among prompts of the same length, "
             "when the label embedding carries the prompt length).",
+    "estimator": "Which estimator made an information row: `exact` (eigendecomposition of the "
+                 "N × N Grams) or `stochastic` (matrix-free Lanczos quadrature + Hutch++, "
+                 "`tracking.measure.estimator`); NA on rows that are no information "
+                 "estimate (accuracies, dominant dimensions, attention, ...).",
     "flag": "NA, or a warning about the row: `constant_states` (a layer whose states are the "
             "same for every sample; its MI is 0 by construction), `degenerate_gram`, "
             "`massive_dimension`, `too_few_samples`, `flat_curve`, `too_few_draws`, ...",
