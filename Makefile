@@ -35,9 +35,15 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/inforidge demo
 
-# The paper's experiment on a real pretrained LM (SmolLM2-135M, offline; about half an hour on 2 cores).
+# The paper's experiment on a real pretrained LM (SmolLM2-135M, offline; about half an hour on 2 cores
+# each): the synthetic task, then CLUTRR when CLUTRR_DIR names a CLUTRR config folder (the data is
+# not shipped), e.g. make real CLUTRR_DIR=data/clutrr/gen_train23_test2to10
+CLUTRR_DIR ?=
 real: install
 	$(VENV)/bin/inforidge demo --preset pretrained
+	@if [ -n "$(CLUTRR_DIR)" ]; then \
+		$(VENV)/bin/inforidge demo --preset pretrained-clutrr --set task.path=$(CLUTRR_DIR); \
+	else echo "CLUTRR part skipped: make real CLUTRR_DIR=path/to/gen_train23_test2to10 runs it"; fi
 
 # The full synthetic reproduction (runs/paper/; about 1 h on 2 cores, see README). Resumable.
 paper: install

@@ -153,7 +153,7 @@ def _run(config_path: Path | None, overrides: list[str] | None, quiet: bool) -> 
                f"[{s['wall_seconds']} s]")
 
 
-PRESETS = ("demo", "pretrained")
+PRESETS = ("demo", "pretrained", "pretrained-clutrr")
 
 
 def demo_config_path(preset: str = "demo") -> Path:
