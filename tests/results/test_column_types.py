@@ -77,6 +77,14 @@ def test_parts_with_different_categories_join_without_losing_values(tmp_path):
     assert set(frame["split"].cat.categories) == {"id", "ood"}
 
 
+def test_categorical_columns_keep_every_value_as_text():
+    frame = normalize_columns(pd.DataFrame([{"step": 1, "split": 3, "metric": "m", "layer": 0, "value": 1.0,
+                                             "flag": None}, {"step": 1, "split": "id", "metric": "m", "layer": 1,
+                                                             "value": 2.0, "flag": "flat_curve"}]))
+    assert frame["split"].astype(object).tolist() == ["3", "id"]
+    assert pd.isna(frame["flag"][0]) and frame["flag"][1] == "flat_curve"
+
+
 def test_a_schema_2_table_reads_in_schema_3_types():
     legacy = pd.DataFrame([
         {"step": 5, "split": "id", "metric": "predictive_information", "layer": 2, "value": 0.1, "sigma": "1.0"},

@@ -142,9 +142,8 @@ def normalize_columns(frame: pd.DataFrame) -> pd.DataFrame:
     for c in FLOAT_COLUMNS:
         f[c] = pd.to_numeric(f[c], errors="raise").astype("float64")
     for c in CATEGORY_COLUMNS:
-        if c in f:
-            values = f[c].astype("object").where(f[c].notna(), None)
-            f[c] = pd.Categorical(values, categories=sorted({str(v) for v in values.dropna()}))
+        text = f[c].astype("string")  # every value as its text (a number in `split` stays, as "3")
+        f[c] = pd.Categorical(text.astype("object").where(text.notna(), None))
     return f[COLUMNS + [c for c in f.columns if c not in COLUMNS]].reset_index(drop=True)
 
 PARTS = "results.parts"
