@@ -143,7 +143,9 @@ def normalize_columns(frame: pd.DataFrame) -> pd.DataFrame:
         f[c] = pd.to_numeric(f[c], errors="raise").astype("float64")
     for c in CATEGORY_COLUMNS:
         text = f[c].astype("string")  # every value as its text (a number in `split` stays, as "3")
-        f[c] = pd.Categorical(text.astype("object").where(text.notna(), None))
+        values = text.astype("object").where(text.notna(), None)
+        # categories from Python strings: the same category dtype as a Parquet read-back
+        f[c] = pd.Categorical(values, categories=sorted({v for v in values if v is not None}))
     return f[COLUMNS + [c for c in f.columns if c not in COLUMNS]].reset_index(drop=True)
 
 PARTS = "results.parts"
