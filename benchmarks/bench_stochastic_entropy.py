@@ -1,6 +1,11 @@
 """Matrix-free (SLQ + Hutch++) entropy and MI against the exact estimator, and at N = 16,384.
 
 Usage: python benchmarks/bench_stochastic_entropy.py [--threads 1] [--big-layers 1]
+       [--n-probes 128 --deflation 128 --lanczos-steps 20] [--tag NAME]
+
+The knobs apply to parts A and B alike, so part A measures the error of the settings that part B
+times; ``--tag`` writes bench_stochastic_entropy_<tag>.{md,json} instead (the defaults' table
+stays).
 
 Features: 768-wide low-rank-plus-noise "layers" (a rank-32 signal shared with the 768-wide
 target y, whose weight grows with depth, plus a layer-specific rank-32 part and isotropic
@@ -65,8 +70,8 @@ def part_a(n: int) -> dict:
     x = xs[2]  # a middle layer
     h_exact, t_he = timed(lambda: float(matrix_entropy(gram_matrix(x))))
     mi_exact, t_me = timed(lambda: float(estimate_information(x, y, n_permutations=0).mi))
-    st, t_hs = timed(lambda: stochastic_entropy(x))
-    sm, t_ms = timed(lambda: stochastic_information(x, y))
+    st, t_hs = timed(lambda: stochastic_entropy(x, **KNOBS))
+    sm, t_ms = timed(lambda: stochastic_information(x, y, **KNOBS))
     return {
         "n": n,
         "entropy_exact": h_exact, "entropy_stochastic": float(st.value), "entropy_se": float(st.se),
@@ -84,7 +89,7 @@ def part_b(n: int, n_run: int) -> dict:
     rss_start = peak_rss_mb()
     sub, y = make_stack(n, 24, seed=1, keep=n_run)
     rss_data = peak_rss_mb()
-    est, t = timed(lambda: stochastic_information(sub, y))
+    est, t = timed(lambda: stochastic_information(sub, y, **KNOBS))
     return {
         "n": n, "layers_total": 24, "layers_run": n_run, "time_s": t,
         "time_per_layer_s": t / n_run,
@@ -98,10 +103,12 @@ def part_b(n: int, n_run: int) -> dict:
 
 
 THREADS = [1]
+KNOBS = {"n_probes": 128, "deflation": 128, "lanczos_steps": 20}  # stochastic_information's defaults
 
 
-def _set_threads(k: int) -> None:
+def _set_threads(k: int, knobs: dict) -> None:
     THREADS[0] = k
+    KNOBS.update(knobs)
 
 
 def main() -> None:
@@ -110,15 +117,21 @@ def main() -> None:
     ap.add_argument("--big-layers", type=int, default=1)
     ap.add_argument("--big-n", type=int, default=16384)
     ap.add_argument("--sizes", type=int, nargs="*", default=[2048, 4096, 8192])
+    ap.add_argument("--n-probes", type=int, default=128)
+    ap.add_argument("--deflation", type=int, default=128)
+    ap.add_argument("--lanczos-steps", type=int, default=20)
+    ap.add_argument("--tag", default="", help="suffix of the result files (default: none)")
     ap.add_argument("--reuse-part-a", action="store_true",
                     help="keep part A from the existing JSON; run only part B")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     THREADS[0] = args.threads
+    KNOBS.update(n_probes=args.n_probes, deflation=args.deflation, lanczos_steps=args.lanczos_steps)
+    name = "bench_stochastic_entropy" + (f"_{args.tag}" if args.tag else "")
     out = {"torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-           "threads": args.threads, "part_a": [], "part_b": None}
+           "threads": args.threads, "knobs": dict(KNOBS), "part_a": [], "part_b": None}
     if args.reuse_part_a:
-        out["part_a"] = json.loads((RESULTS / "bench_stochastic_entropy.json").read_text())["part_a"]
+        out["part_a"] = json.loads((RESULTS / f"{name}.json").read_text())["part_a"]
     for n in [] if args.reuse_part_a else args.sizes:
         r = part_a(n)
         print(json.dumps(r), flush=True)
@@ -126,16 +139,17 @@ def main() -> None:
     if args.big_layers > 0:
         # a fresh process: part A's exact N x N Grams must not count in part B's peak RSS
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(1, initializer=_set_threads, initargs=(args.threads,)) as pool:
+        with ctx.Pool(1, initializer=_set_threads, initargs=(args.threads, dict(KNOBS))) as pool:
             out["part_b"] = pool.apply(part_b, (args.big_n, args.big_layers))
         print(json.dumps(out["part_b"]), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_stochastic_entropy.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
         "# Stochastic (SLQ + Hutch++) vs exact matrix entropy",
         "",
         f"torch {out['torch']}, {args.threads} thread(s); Gaussian sigma = 1, alpha = 1, bits; "
-        "128 probes, 20 Lanczos steps, deflation 128 (the defaults), float32 products.",
+        f"{KNOBS['n_probes']} probes, {KNOBS['lanczos_steps']} Lanczos steps, deflation {KNOBS['deflation']} "
+        "(defaults: 128, 20, 128), float32 products, no permutations.",
         "",
         "| N | H exact | H stoch. ± se | rel. err | t exact | t stoch. "
         "| I exact | I stoch. ± se | rel. err | t exact | t stoch. |",
@@ -164,7 +178,7 @@ def main() -> None:
             f"features of 24 layers are {b['features_mb_24_layers']:.0f} MB; one exact float64 "
             f"Gram would be {b['exact_gram_float64_mb_per_matrix']:.0f} MB).",
         ]
-    (RESULTS / "bench_stochastic_entropy.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
