@@ -224,3 +224,30 @@ def test_bad_inputs_are_rejected(peaked):
     assert raw_only.corrected is None and "corrected_ridge" not in raw_only.summary()
     with pytest.raises(ValueError, match="sigmas"):
         bandwidth_check(x, y, sigma=1.0)
+
+
+def test_the_drop_interval_holds_the_drop_when_the_draws_are_biased():
+    """Bootstrap draws repeat samples and shift the drops; the reported interval is centred on
+    the full-sample drop (and scaled like the test), so it cannot miss it."""
+    g = torch.Generator().manual_seed(0)
+    curve = torch.tensor([0.0, 0.2, 0.5, 0.3])  # peak at 2, drop 0.2
+    noise = 0.01 * torch.randn(400, 4, generator=g)
+    biased = curve + torch.tensor([0.0, 0.0, 0.08, 0.0]) + noise  # every draw's drop ~0.28
+    test = ridge_test(curve, biased)
+    s = test.summary()
+    plain = (float(torch.quantile(test.drop_draws, 0.025)), float(torch.quantile(test.drop_draws, 0.975)))
+    assert plain[0] > test.drop  # the plain percentiles miss the drop: the defect this guards
+    assert s["drop_ci_low"] < test.drop < s["drop_ci_high"]
+    # width from the draws' own spread (no jackknife: scale 1)
+    assert s["drop_ci_high"] - s["drop_ci_low"] == pytest.approx(plain[1] - plain[0], rel=1e-6)
+
+
+def test_the_drop_interval_is_scaled_like_the_test():
+    g = torch.Generator().manual_seed(1)
+    curve = torch.tensor([0.0, 0.2, 0.5, 0.3])
+    draws = curve + 0.01 * torch.randn(300, 4, generator=g)
+    jack = curve + 0.05 * torch.randn(40, 4, generator=g)  # a wider jackknife spread
+    wide, plain = ridge_test(curve, draws, jackknife=jack), ridge_test(curve, draws)
+    assert wide.drop_scale > 1 and plain.drop_scale == 1.0
+    width = lambda t: t.summary()["drop_ci_high"] - t.summary()["drop_ci_low"]  # noqa: E731
+    assert width(wide) == pytest.approx(wide.drop_scale * width(plain), rel=1e-6)
