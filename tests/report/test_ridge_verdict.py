@@ -8,7 +8,12 @@ import torch
 from inforidge.info.ridge import ridge_test
 from inforidge.measure.ridge import verdict_rows
 from inforidge.report.markdown import format_p_value
-from inforidge.report.run import checkpoint_ridge_table, ridge_section, verdict
+from inforidge.report.run import (
+    checkpoint_ridge_table,
+    other_bandwidth_verdicts,
+    ridge_section,
+    verdict,
+)
 from inforidge.results.summaries import ridge_table
 
 L = 4
@@ -129,3 +134,20 @@ def test_section_keeps_verdict_columns_that_are_all_no_verdict():
     section = "\n".join(ridge_section(pd.DataFrame(curve_rows(PEAKED, n_samples=20) + rows)))
     assert "null-corrected verdict does not depend on σ (σ=1.0: no verdict (too_few_samples), " \
            "σ=median: no verdict (too_few_samples))" in section
+
+
+def test_the_verdict_says_when_another_bandwidth_disagrees():
+    # σ = 1.0 (the measurement's): no ridge (noisy draws); σ = median: a clear ridge
+    rows, test = boot_rows(PEAKED, spread=2.0)
+    median, median_test = boot_rows(PEAKED, spread=0.01, sigma="median")
+    df = pd.DataFrame(curve_rows(PEAKED) + rows + median)
+    others = other_bandwidth_verdicts(df)
+    assert others["sigma"].tolist() == ["median"]
+    lines, summary = verdict(ridge_table(df), 10, L, others)
+    assert lines[0].startswith("**No ridge**")
+    assert "**The verdict depends on the bandwidth**: at σ=median: ridge, max-statistic p" in lines[0]
+    assert summary["ridges"]["id/post"]["depends_on_sigma"] is True
+    # the same verdict at both bandwidths: no sentence
+    agree = pd.DataFrame(curve_rows(PEAKED) + rows + boot_rows(PEAKED, spread=2.0, sigma="median")[0])
+    lines, summary = verdict(ridge_table(agree), 10, L, other_bandwidth_verdicts(agree))
+    assert "depends on the bandwidth" not in lines[0] and summary["ridges"]["id/post"]["depends_on_sigma"] is False

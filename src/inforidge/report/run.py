@@ -244,9 +244,40 @@ def _verdict_value(x) -> bool | None:
 CRITERION_TEXT = {"bootstrap": "bootstrap max-statistic test", "seeds": "seed-spread criterion"}
 
 
-def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[str], dict]:
+def other_bandwidth_verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """The bootstrap ridge rows of the final step at bandwidths other than the measurement's own
+    (one row per split, final_norm, sigma label; :func:`ridge_summary` columns); empty if none."""
+    df = df.assign(sigma=sigma_label(df))
+    own = df.loc[df["metric"] == "predictive_information", "sigma"]
+    w = ridge_summary(df)
+    if w.empty or own.empty:
+        return pd.DataFrame()
+    return w[w["sigma"] != own.iloc[0]]
+
+
+def _bandwidth_caveat(r, corr_ridge: bool | None, others: pd.DataFrame | None) -> str:
+    """' At σ=median the null-corrected verdict differs: ...' when a bootstrap verdict at another
+    bandwidth disagrees with this one (else '')."""
+    if others is None or others.empty or corr_ridge is None:
+        return ""
+    mine = others[(others["split"] == r["split"]) & (others["final_norm"] == r["final_norm"])]
+    notes = []
+    for _, o in mine.iterrows():
+        theirs = _verdict_value(o.get("ridge_verdict_corrected"))
+        if theirs is None or bool(theirs) == corr_ridge:
+            continue
+        notes.append(f"σ={o['sigma']}: {'ridge' if theirs else 'no ridge'}, max-statistic p "
+                     f"{format_p_value(o.get('ridge_p_value_corrected'), o.get('ridge_n_boot'))}")
+    return (" **The verdict depends on the bandwidth**: at " + "; ".join(notes)
+            + " (see the σ check under Ridge statistics).") if notes else ""
+
+
+def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int,
+            other_bandwidths: pd.DataFrame | None = None) -> tuple[list[str], dict]:
     """Plain sentences about the final checkpoint and the run, and a machine-readable summary,
-    both read from :func:`~inforidge.results.summaries.ridge_table` (the one verdict)."""
+    both read from :func:`~inforidge.results.summaries.ridge_table` (the one verdict).
+    ``other_bandwidths`` (:func:`other_bandwidth_verdicts`): a sentence is added where the
+    null-corrected verdict at another σ differs, and ``depends_on_sigma`` is set."""
     lines, summary = [], {"final_step": final_step, "ridges": {}}
     fin = ridges[ridges["step"] == final_step]
     for _, r in fin.iterrows():
@@ -277,7 +308,9 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int) -> tuple[list[
                    "a drop too small to call a ridge.")
         else:
             msg = f"**No ridge** ({where}): {raw}; {corr}."
-        lines.append(msg)
+        caveat = _bandwidth_caveat(r, corr_ridge, other_bandwidths) if int(r["step"]) == final_step else ""
+        summary["ridges"][key]["depends_on_sigma"] = bool(caveat)
+        lines.append(msg + caveat)
     seen = ridges["corrected_ridge"].map(lambda x: _verdict_value(x) is True)
     mid = ridges[(ridges["step"] != final_step) & seen]
     if len(mid):
@@ -410,7 +443,7 @@ def write_report(df: pd.DataFrame, run_dir: Path, config, figures: dict[str, Pat
     final_step = int(df["step"].max())
     n_layers = int(df[df["metric"] == "predictive_information"]["layer"].max())
     ridges = ridge_table(df)
-    lines_verdict, summary = verdict(ridges, final_step, n_layers)
+    lines_verdict, summary = verdict(ridges, final_step, n_layers, other_bandwidth_verdicts(df))
     ms = config.tracking.measure
     whole_target_note = (" of every token of the whole target, compared by the sequence kernel (mean pairwise "
                          "kernel); early-exit accuracy scores the target's first token")
