@@ -296,3 +296,17 @@ def test_standard_errors_of_the_null_mean_and_the_corrected_value():
 def test_auto_reads_the_threshold_at_call_time(monkeypatch):
     monkeypatch.setattr(stochastic, "EXACT_MAX_N", 10)
     assert choose_estimator(11) == "stochastic" and choose_estimator(10) == "exact"
+
+
+def test_long_estimates_show_progress(caplog):
+    """Every sweep over the kernel blocks is logged (INFO from PROGRESS_MIN_N on, DEBUG below)."""
+    import logging
+
+    from inforidge.info import stochastic
+
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level(logging.DEBUG, logger="inforidge.info.stochastic"):
+        stochastic.stochastic_entropy(x, n_probes=4, deflation=4, lanczos_steps=5)
+    sweeps = [r for r in caplog.records if "sweep" in r.getMessage()]
+    assert [r.getMessage().split("sweep ")[1].split(" ")[0] for r in sweeps] == [f"{i}/7" for i in range(1, 8)]
+    assert {r.levelno for r in sweeps} == {logging.DEBUG}  # N = 64 < PROGRESS_MIN_N

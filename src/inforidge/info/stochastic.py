@@ -35,7 +35,9 @@ half the memory. The Lanczos recurrences and quadrature are in float64. Pass
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,6 +65,10 @@ ESTIMATORS: tuple[str, ...] = ("auto", "exact", "stochastic")
 # (512 MB each: 12.9 GB for a 24-layer stack), and from there exact time grows as N^3 and
 # memory as N^2, the stochastic as N^2 and N.
 EXACT_MAX_N = 4096
+PROGRESS_MIN_N = 8192
+"""From this N on, every sweep over the kernel blocks is logged at INFO (a sweep over 24 layers
+at N = 16,384 takes minutes); below it at DEBUG."""
+logger = logging.getLogger(__name__)
 # sigma="median": the median pairwise distance of at most this many rows (a seeded subsample
 # above it; ~2 M distances, whose median moves by well under 1 % between subsamples). Up to this
 # N it is gram_matrix's median exactly.
@@ -241,6 +247,22 @@ def _lanczos_quadrature(matmul, u: Tensor, steps: int, f) -> Tensor:
     return norm[:, 0].square() * (tau * f(theta.clamp_min(0.0))).sum(-1)
 
 
+def _logged(matmul, total: int, n: int, n_ops: int):
+    """``matmul`` that logs each call as sweep i/total (INFO from N = PROGRESS_MIN_N, else DEBUG)."""
+    level = logging.INFO if n >= PROGRESS_MIN_N else logging.DEBUG
+    start, done = time.perf_counter(), [0]
+
+    def run(v: Tensor) -> Tensor:
+        out = matmul(v)
+        done[0] += 1
+        if logger.isEnabledFor(level):
+            logger.log(level, "stochastic estimator: sweep %d/%d over the kernel blocks (N = %d, %d operators, %.0f s)",
+                       done[0], total, n, n_ops, time.perf_counter() - start)
+        return out
+
+    return run
+
+
 def _trace_f(sweep: _GaussianSweep, alpha: float, n_probes: int, deflation: int, steps: int,
              gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """Hutch++ + SLQ estimate of tr f(A_g) and its standard error, each (G,) float64."""
@@ -250,17 +272,18 @@ def _trace_f(sweep: _GaussianSweep, alpha: float, n_probes: int, deflation: int,
     g, n = sweep.n_ops, sweep.n
     f = _spectral_f(alpha)
     k = min(deflation, n)
+    matmul = _logged(sweep.matmul, steps + (2 if k > 0 else 0), n, g)
     parts = []
     if k > 0:
         s = torch.randn(g, n, k, generator=gen, dtype=torch.float64).to(sweep.x.device)
-        q = torch.linalg.qr(sweep.matmul(sweep.matmul(s))).Q  # one power step sharpens Q
+        q = torch.linalg.qr(matmul(matmul(s))).Q  # one power step sharpens Q
         parts.append(q)
     z = torch.randint(0, 2, (g, n, n_probes), generator=gen).to(torch.float64).mul_(2).sub_(1)
     z = z.to(sweep.x.device)
     if k > 0:
         z = z - q @ (q.transpose(1, 2) @ z)
     parts.append(z)
-    quad = _lanczos_quadrature(sweep.matmul, torch.cat(parts, -1), steps, f).cpu()
+    quad = _lanczos_quadrature(matmul, torch.cat(parts, -1), steps, f).cpu()
     top, probes = quad[:, :k].sum(-1), quad[:, k:]
     se = probes.std(-1) / math.sqrt(n_probes) if n_probes > 1 else torch.full((g,), math.nan)
     return top + probes.mean(-1), se
