@@ -268,13 +268,14 @@ class RidgeTest:
         """Flat dict of the statistics; ``ridge`` is the verdict (None: no verdict, see ``flag``)."""
         lo, hi = self.ridge_layer_ci
         flat = self.peak_layer is None
+        centred = None if flat else self.drop_interval_draws()
         nan = float("nan")
         return {
             "peak_layer": nan if flat else self.peak_layer,
             "peak_value": nan if flat else float(self.curve[self.peak_layer]),
             "last_value": float(self.curve[self.last_layer]), "drop": self.drop,
-            "drop_ci_low": nan if flat else float(torch.quantile(self.drop_interval_draws(), (1 - self.confidence) / 2)),
-            "drop_ci_high": nan if flat else float(torch.quantile(self.drop_interval_draws(), (1 + self.confidence) / 2)),
+            "drop_ci_low": nan if flat else float(torch.quantile(centred, (1 - self.confidence) / 2)),
+            "drop_ci_high": nan if flat else float(torch.quantile(centred, (1 + self.confidence) / 2)),
             "ridge_layer_ci_low": nan if flat else lo, "ridge_layer_ci_high": nan if flat else hi,
             "share_before_last": self.share_before_last, "statistic": self.statistic,
             "p_value": nan if flat else self.p_value, "naive_p_value": nan if flat else self.naive_p_value,

@@ -147,14 +147,15 @@ def ridge_table(df: pd.DataFrame, metric: str = "predictive_information") -> pd.
     rows = []
     sub = df[df["metric"].isin([metric, f"{metric}_corrected"])]
     boot_all = df[df["metric"].astype(str).str.startswith("ridge_")]
+    boot_all = boot_all.assign(sigma=sigma_label(boot_all))  # labelled once, not per group
     for (step, split, view), g in sub.groupby(["step", "split", "final_norm"], observed=True):
         row = {"step": int(step), "split": split, "final_norm": view}
-        own_sigma = sigma_label(g).iloc[0] if "sigma" in g else None
+        own_sigma = sigma_label(g.iloc[:1]).iloc[0] if "sigma" in g else None
         n = g["n_samples"].dropna() if "n_samples" in g else pd.Series(dtype=float)
         n_samples = int(n.min()) if len(n) else None
         boot = boot_all[(boot_all["step"] == step) & (boot_all["split"] == split) & (boot_all["final_norm"] == view)]
         if own_sigma is not None and "sigma" in boot:
-            boot = boot[sigma_label(boot) == own_sigma]
+            boot = boot[boot["sigma"] == own_sigma]
         for kind, name, suffix in (("raw", metric, ""), ("corrected", f"{metric}_corrected", "_corrected")):
             if metric == "predictive_information" and (boot["metric"] == f"ridge_verdict{suffix}").any():
                 r = _bootstrap_verdict(boot, suffix)

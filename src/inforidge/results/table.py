@@ -317,18 +317,15 @@ def sigma_label(frame: pd.DataFrame) -> pd.Series:
     """Per row, the bandwidth as one string for grouping and display: "median" for the median
     rule, the number (``str(float)``, e.g. "1.0") for a fixed bandwidth, "" for no bandwidth.
     Reads rows of any schema (a schema-2 string ``sigma`` too)."""
-    def label(rule, sigma) -> str:
-        if rule == "median" or sigma == "median":
-            return "median"
-        try:
-            value = float(sigma)
-        except (TypeError, ValueError):
-            return ""
-        return "" if value != value else str(value)
-
-    rules = frame["sigma_rule"] if "sigma_rule" in frame else [None] * len(frame)
-    sigmas = frame["sigma"] if "sigma" in frame else [None] * len(frame)
-    return pd.Series([label(r, v) for r, v in zip(rules, sigmas, strict=True)], index=frame.index, dtype="object")
+    index = frame.index
+    raw = frame["sigma"] if "sigma" in frame else pd.Series(None, index=index, dtype="object")
+    number = pd.to_numeric(raw, errors="coerce")
+    labels = number.map(str).where(number.notna(), "").astype("object")
+    median = raw.astype("string").eq("median").fillna(False)
+    if "sigma_rule" in frame:
+        median |= frame["sigma_rule"].astype("string").eq("median").fillna(False)
+    labels[median.to_numpy()] = "median"
+    return labels
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
