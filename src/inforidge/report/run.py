@@ -308,7 +308,7 @@ def verdict(ridges: pd.DataFrame, final_step: int, n_layers: int,
                    "a drop too small to call a ridge.")
         else:
             msg = f"**No ridge** ({where}): {raw}; {corr}."
-        caveat = _bandwidth_caveat(r, corr_ridge, other_bandwidths) if int(r["step"]) == final_step else ""
+        caveat = _bandwidth_caveat(r, corr_ridge, other_bandwidths)  # fin: final-step rows only
         summary["ridges"][key]["depends_on_sigma"] = bool(caveat)
         lines.append(msg + caveat)
     seen = ridges["corrected_ridge"].map(lambda x: _verdict_value(x) is True)

@@ -244,7 +244,7 @@ class ResultsTable:
         if not self._frames:
             return pd.DataFrame(columns=COLUMNS)
         if len(self._frames) > 1:
-            self._frames = [normalize_columns(pd.concat([_plain(f) for f in self._frames], ignore_index=True))]
+            self._frames = [_concat_normalized(self._frames)]
         return self._frames[0]
 
     def steps(self) -> set[int]:
@@ -328,10 +328,13 @@ def sigma_label(frame: pd.DataFrame) -> pd.Series:
     return labels
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals as objects, so frames with different category sets concatenate without loss."""
-    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    return frame.astype({c: "object" for c in cats}) if cats else frame
+def _concat_normalized(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Join frames that are each already :func:`normalize_columns`-typed: the categoricals get the
+    union of the categories, the other columns keep their types. Re-normalising the joined table
+    instead cost 0.65 s at 120 k rows, paid again on every read after an append."""
+    union = {c: pd.CategoricalDtype(sorted(set().union(*(f[c].cat.categories for f in frames))))
+             for c in CATEGORY_COLUMNS}
+    return pd.concat([f.astype(union) for f in frames], ignore_index=True)
 
 
 def read_csv_table(path: str | Path) -> pd.DataFrame:
